@@ -1,0 +1,43 @@
+# Set-up and the two entry commands of the README: `make run` and `make test`.
+# Both create or reuse .venv at the repo root and (re)install when pyproject.toml changes.
+
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+MSG    ?= 페트병 어떻게 버려?
+
+.PHONY: install run test lint typecheck unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/eco2 chat "$(MSG)"
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy src
+
+unit: install
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+bench: install
+	$(BIN)/eco2 bench classify
+	$(BIN)/eco2 bench retrieval
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

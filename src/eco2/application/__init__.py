@@ -1,0 +1,1 @@
+"""Application layer: the ports the pipeline needs and the chat use case."""

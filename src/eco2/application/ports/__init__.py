@@ -1,0 +1,1 @@
+"""Ports: one ``typing.Protocol`` per capability. Adapters live in ``eco2.infrastructure``."""

@@ -1,0 +1,147 @@
+"""The composition root: builds every adapter from settings and wires the use case.
+
+Nothing connects or builds a graph at import time; entrypoints call these functions and own the
+lifecycles of what they get back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.memory import InMemorySaver
+
+from eco2.application.ports.llm import IntentClassifierPort
+from eco2.application.process_chat import ProcessChat
+from eco2.domain.errors import Eco2Error
+from eco2.domain.events import StreamEvent
+from eco2.infrastructure.integrations.bulk_waste import LocalBulkWasteFees
+from eco2.infrastructure.integrations.characters import LocalCharacterCatalog
+from eco2.infrastructure.integrations.not_configured import (
+    NotConfiguredCollectionPoints,
+    NotConfiguredImageGeneration,
+    NotConfiguredLocation,
+    NotConfiguredWeather,
+    NotConfiguredWebSearch,
+)
+from eco2.infrastructure.integrations.prices import LocalPriceTable
+from eco2.infrastructure.llm.offline_classifier import OfflineIntentClassifier
+from eco2.infrastructure.llm.offline_models import OfflineAnswerModel, OfflineGeneralModel
+from eco2.infrastructure.memory.event_sink import InMemoryEventSink
+from eco2.infrastructure.retrieval.knowledge_base import load_knowledge_base
+from eco2.infrastructure.retrieval.korean import KoreanAnalyzer
+from eco2.infrastructure.retrieval.retriever import KnowledgeBaseRetriever
+from eco2.pipeline.context import PipelineConfig, Ports
+from eco2.pipeline.graph import ChatGraph, build_graph
+from eco2.pipeline.runner import LangGraphChatPipeline
+from eco2.settings import LLMProvider, LLMSettings, Settings
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationError(Eco2Error):
+    """The settings ask for something that cannot be built."""
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    """What the entrypoints use: the use case and the pieces behind it."""
+
+    settings: Settings
+    ports: Ports
+    graph: ChatGraph
+    pipeline: LangGraphChatPipeline
+    events: InMemoryEventSink
+    process_chat: ProcessChat
+
+
+def _openai_model(llm: LLMSettings) -> BaseChatModel:
+    from eco2.infrastructure.llm.openai_provider import build_chat_model
+
+    if llm.api_key is None:
+        raise ConfigurationError("ECO2_LLM_PROVIDER=openai needs OPENAI_API_KEY")
+    return build_chat_model(
+        model=llm.model,
+        api_key=llm.api_key,
+        base_url=llm.base_url,
+        timeout_s=llm.timeout_s,
+        max_retries=llm.max_retries,
+    )
+
+
+def build_classifier(settings: Settings) -> IntentClassifierPort:
+    """Return the configured intent classifier (offline unless ``ECO2_LLM_PROVIDER=openai``)."""
+    if settings.llm.provider is LLMProvider.OPENAI:
+        from eco2.infrastructure.llm.openai_provider import OpenAIIntentClassifier
+
+        return OpenAIIntentClassifier(_openai_model(settings.llm))
+    return OfflineIntentClassifier()
+
+
+def build_retriever() -> KnowledgeBaseRetriever:
+    """Return the knowledge-base retriever (loads Kiwi: a few seconds)."""
+    kb = load_knowledge_base()
+    analyzer = KoreanAnalyzer(w for item in kb.items for w in (item.name, *item.aliases))
+    return KnowledgeBaseRetriever(kb, analyzer)
+
+
+def build_ports(settings: Settings) -> Ports:
+    """Build every adapter the pipeline needs."""
+    retriever = build_retriever()
+    llm = settings.llm
+    answer_model: BaseChatModel
+    general_model: BaseChatModel
+    if llm.provider is LLMProvider.OPENAI:
+        answer_model = general_model = _openai_model(llm)
+    else:
+        answer_model = OfflineAnswerModel(
+            time_to_first_token_s=llm.offline_ttft_s, tokens_per_s=llm.offline_tokens_per_s
+        )
+        general_model = OfflineGeneralModel(general_rules=retriever.general_rules())
+    return Ports(
+        classifier=build_classifier(settings),
+        answer_model=answer_model,
+        general_model=general_model,
+        retrieval=retriever,
+        characters=LocalCharacterCatalog(),
+        prices=LocalPriceTable(),
+        bulk_waste=LocalBulkWasteFees(),
+        weather=NotConfiguredWeather(),
+        location=NotConfiguredLocation(),
+        collection_points=NotConfiguredCollectionPoints(),
+        web_search=NotConfiguredWebSearch(),
+        image_generation=NotConfiguredImageGeneration(),
+    )
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    """Return the pipeline tunables from settings."""
+    p = settings.pipeline
+    return PipelineConfig(
+        subagent_timeout_s=p.subagent_timeout_s,
+        rag_top_k=p.rag_top_k,
+        history_messages=p.history_messages,
+    )
+
+
+def build_application(
+    settings: Settings | None = None,
+    *,
+    ports: Ports | None = None,
+    listener: Callable[[str, StreamEvent], None] | None = None,
+) -> Application:
+    """Wire the embedded application: in-memory events and checkpointer.
+
+    Args:
+        settings: Settings (default: read from the environment).
+        ports: Adapters to use instead of building them (tests pass fakes here).
+        listener: Called with every published event (the CLI prints tokens with it).
+    """
+    settings = settings or Settings()
+    ports = ports or build_ports(settings)
+    graph = build_graph(checkpointer=InMemorySaver())
+    pipeline = LangGraphChatPipeline(graph, ports, pipeline_config(settings))
+    events = InMemoryEventSink(listener=listener)
+    return Application(settings, ports, graph, pipeline, events, ProcessChat(pipeline, events))

@@ -1,0 +1,1 @@
+"""Domain model: intents, chat jobs, stream events and errors. Pure Python, imports nothing else here."""

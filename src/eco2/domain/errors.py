@@ -1,0 +1,35 @@
+"""Errors the domain and the use cases raise.
+
+    Eco2Error
+    ├── InvalidRequestError     bad input; carries the offending field
+    ├── NotConfiguredError      a capability needs a key or URL that is not set
+    └── SubagentError           a sub-agent failed; the job still answers
+"""
+
+from __future__ import annotations
+
+
+class Eco2Error(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class InvalidRequestError(Eco2Error):
+    """A request field is invalid.
+
+    Args:
+        field: Name of the offending field, as the client sent it.
+        message: What is wrong with it.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotConfiguredError(Eco2Error):
+    """A capability is not configured (missing key or endpoint)."""
+
+
+class SubagentError(Eco2Error):
+    """A sub-agent could not produce its context."""

@@ -1,0 +1,1 @@
+"""Entrypoints: the command line (and, with the serving issue, the API and the worker)."""

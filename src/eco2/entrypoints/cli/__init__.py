@@ -1,0 +1,1 @@
+"""The ``eco2`` command line (DESIGN.md §6)."""

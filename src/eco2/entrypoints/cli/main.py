@@ -1,0 +1,114 @@
+"""The ``eco2`` command: chat, classify, bench (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
+from eco2.domain.errors import Eco2Error, InvalidRequestError
+from eco2.domain.events import EventType, StreamEvent
+from eco2.entrypoints.cli.bench import bench_app
+from eco2.entrypoints.cli.render import node_table
+
+app = typer.Typer(
+    name="eco2",
+    help="Eco² chat: a Korean recycling assistant with node-level observability.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(bench_app, name="bench")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` to stderr and return the exit to raise."""
+    typer.echo(f"eco2: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def parse_location(value: str | None) -> GeoPoint | None:
+    """Parse ``"LAT,LON"``."""
+    if value is None:
+        return None
+    try:
+        lat, lon = (float(part) for part in value.split(","))
+    except ValueError:
+        raise InvalidRequestError("--location", "expected LAT,LON, e.g. 37.498,127.028") from None
+    return GeoPoint(lat, lon)
+
+
+def _print_token(_: str, event: StreamEvent) -> None:
+    if event.type is EventType.TOKEN:
+        sys.stdout.write(event.payload["text"])
+        sys.stdout.flush()
+
+
+@app.command()
+def chat(
+    message: Annotated[str, typer.Argument(help="The message, e.g. '페트병 어떻게 버려?'")],
+    location: Annotated[
+        str | None, typer.Option("--location", help="Your position as LAT,LON.")
+    ] = None,
+    session: Annotated[
+        str | None, typer.Option("--session", help="Session id (conversation thread).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run one chat job in-process, stream the answer, then print the node timings."""
+    from eco2.bootstrap import build_application
+
+    try:
+        request = ChatRequest(message, session_id=session, user_location=parse_location(location))
+        application = build_application(listener=None if as_json else _print_token)
+    except Eco2Error as exc:
+        raise fail(str(exc)) from None
+    job = ChatJob(request)
+    outcome = asyncio.run(application.process_chat.execute(job))
+    if outcome is None:
+        error = application.events.events(job.job_id)[-1].payload
+        raise fail(f"the job failed: {error.get('message')}", 1)
+    if as_json:
+        typer.echo(json.dumps(outcome.to_dict(), ensure_ascii=False))
+        return
+    typer.echo("\n")
+    typer.echo(f"intents: {', '.join(outcome.intents)}   job: {job.job_id}   trace: {job.trace_id}")
+    typer.echo(node_table(outcome.nodes))
+
+
+@app.command()
+def classify() -> None:
+    """Classify messages from stdin, one per line; print one JSON object per line."""
+    from eco2.bootstrap import build_classifier
+    from eco2.settings import Settings
+
+    try:
+        lines = [line.strip() for line in sys.stdin.buffer.read().decode("utf-8").splitlines()]
+    except (UnicodeDecodeError, OSError) as exc:
+        raise fail(f"cannot read stdin as UTF-8 text: {exc}") from None
+    messages = [line for line in lines if line]
+    if not messages:
+        raise fail("no messages on stdin (one message per line)")
+    try:
+        classifier = build_classifier(Settings())
+    except Eco2Error as exc:
+        raise fail(str(exc)) from None
+
+    async def run() -> None:
+        for text in messages:
+            prediction = await classifier.classify(text)
+            intents = [i.value for i in prediction.intents]
+            typer.echo(json.dumps({"text": text, "intents": intents}, ensure_ascii=False))
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    app()

@@ -1,0 +1,1 @@
+"""Adapters: the real and the offline/NoOp implementations of the application's ports."""

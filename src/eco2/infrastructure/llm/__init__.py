@@ -1,0 +1,1 @@
+"""Language-model adapters: offline classifier and answer models, OpenAI-compatible clients."""

@@ -1,0 +1,1 @@
+"""The LangGraph pipeline: intent → router (Send fan-out) → sub-agents → aggregator → answer."""

@@ -1,0 +1,47 @@
+"""The answer node: prompts the answer model with the aggregated contexts and streams its tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from eco2.application.answer_context import render_context_block
+from eco2.pipeline.context import PipelineContext
+from eco2.pipeline.state import ChatState
+
+SYSTEM_PROMPT = """너는 한국의 분리배출 도우미 '이코'야. 아래 컨텍스트에 있는 사실만으로 한국어로 답해.
+- 컨텍스트의 waste_rag 항목을 쓸 때는 항목 이름을 밝히고 배출 단계를 순서대로 알려줘.
+- status가 ok가 아닌 하위 에이전트는 무엇을 확인하지 못했는지 분명히 말해.
+- 컨텍스트에 없는 사실(요금, 장소, 날씨 수치 등)은 지어내지 마."""
+
+
+def build_messages(state: ChatState, history_messages: int) -> list[BaseMessage]:
+    """Return the prompt: instructions with the context block, recent history, the question."""
+    block = render_context_block(state.get("intents", []), state.get("aggregated", []))
+    history = list(state.get("messages", []))[-(history_messages + 1) :]
+    return [SystemMessage(f"{SYSTEM_PROMPT}\n\n{block}"), *history]
+
+
+async def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Stream the answer; each text chunk goes out on the custom stream as a token."""
+    ctx = runtime.context
+    write = runtime.stream_writer
+    messages = build_messages(state, ctx.config.history_messages)
+    full: AIMessageChunk | None = None
+    async for chunk in ctx.ports.answer_model.astream(messages):
+        text = chunk.text
+        if text:
+            write({"kind": "token", "node": "answer", "text": str(text)})
+        full = chunk if full is None else full + chunk
+    text = str(full.text) if full is not None else ""
+    usage = dict(full.usage_metadata or {}) if full is not None else {}
+    return {
+        "answer": text,
+        "messages": [AIMessage(text)],
+        "usage": {
+            "input_tokens": int(usage.get("input_tokens", 0)),
+            "output_tokens": int(usage.get("output_tokens", 0)),
+        },
+    }

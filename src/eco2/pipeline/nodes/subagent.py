@@ -1,0 +1,64 @@
+"""Runs a sub-agent's look-up under its own timeout and turns every failure into a marked context."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from eco2.domain.errors import NotConfiguredError, SubagentError
+from eco2.domain.subagents import SubagentResult, SubagentStatus
+from eco2.pipeline.context import PipelineContext
+from eco2.pipeline.state import ChatState
+
+log = logging.getLogger(__name__)
+
+Lookup = Callable[[ChatState, PipelineContext], Awaitable[dict[str, Any]]]
+
+
+class NoResults(LookupError):
+    """The source answered, but had nothing for this question."""
+
+
+async def run_lookup(
+    name: str, lookup: Lookup, state: ChatState, ctx: PipelineContext
+) -> SubagentResult:
+    """Run ``lookup`` under the sub-agent's timeout; never raises (except on cancellation)."""
+    timeout = ctx.config.timeout_for(name)
+    started = time.perf_counter()
+
+    def result(status: SubagentStatus, data: dict[str, Any], error: str | None) -> SubagentResult:
+        return SubagentResult(name, status, data, error, (time.perf_counter() - started) * 1000)
+
+    try:
+        data = await asyncio.wait_for(lookup(state, ctx), timeout)
+    except TimeoutError:
+        log.warning("subagent_timeout", extra={"subagent": name, "timeout_s": timeout})
+        return result(SubagentStatus.TIMEOUT, {}, f"no answer within {timeout:g} s")
+    except NotConfiguredError as exc:
+        return result(SubagentStatus.NOT_CONFIGURED, {}, str(exc))
+    except NoResults as exc:
+        return result(SubagentStatus.EMPTY, {}, str(exc) or "no results")
+    except SubagentError as exc:
+        log.warning("subagent_failed", extra={"subagent": name, "error": str(exc)})
+        return result(SubagentStatus.FAILED, {}, str(exc))
+    except Exception as exc:  # a sub-agent must never fail the job
+        log.exception("subagent_crashed", extra={"subagent": name})
+        return result(SubagentStatus.FAILED, {}, f"{type(exc).__name__}")
+    return result(SubagentStatus.OK, data, None)
+
+
+def subagent_node(
+    name: str, lookup: Lookup
+) -> Callable[[ChatState, Runtime[PipelineContext]], Awaitable[dict[str, Any]]]:
+    """Return a graph node that runs ``lookup`` and appends its context."""
+
+    async def node(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+        outcome = await run_lookup(name, lookup, state, runtime.context)
+        return {"contexts": [outcome.to_dict()]}
+
+    return node

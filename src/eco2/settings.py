@@ -1,0 +1,66 @@
+"""All configuration, read from the environment once, in one pydantic-settings class.
+
+Groups are nested settings classes; each field names its environment variable(s) explicitly so
+the documented names (``OPENAI_API_KEY``, ``ECO2_LLM_PROVIDER``, …) are the only ones.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_COMMON = SettingsConfigDict(extra="ignore", env_file=None, populate_by_name=True)
+
+
+class LLMProvider(StrEnum):
+    """Which models serve classification and answers."""
+
+    OFFLINE = "offline"
+    OPENAI = "openai"
+
+
+class LLMSettings(BaseSettings):
+    """Model provider settings."""
+
+    model_config = _COMMON
+
+    provider: LLMProvider = Field(
+        LLMProvider.OFFLINE, validation_alias=AliasChoices("ECO2_LLM_PROVIDER")
+    )
+    model: str = Field("gpt-4o-mini", validation_alias=AliasChoices("ECO2_LLM_MODEL"))
+    api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
+    base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
+    timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("ECO2_LLM_TIMEOUT_S"))
+    max_retries: int = Field(2, ge=0, validation_alias=AliasChoices("ECO2_LLM_MAX_RETRIES"))
+    offline_ttft_s: float = Field(
+        0.0, ge=0, validation_alias=AliasChoices("ECO2_OFFLINE_TTFT_S")
+    )
+    offline_tokens_per_s: float = Field(
+        0.0, ge=0, validation_alias=AliasChoices("ECO2_OFFLINE_TOKENS_PER_S")
+    )
+
+
+class PipelineSettings(BaseSettings):
+    """Pipeline tunables."""
+
+    model_config = _COMMON
+
+    subagent_timeout_s: float = Field(
+        5.0, gt=0, validation_alias=AliasChoices("ECO2_SUBAGENT_TIMEOUT_S")
+    )
+    rag_top_k: int = Field(3, ge=1, le=10, validation_alias=AliasChoices("ECO2_RAG_TOP_K"))
+    history_messages: int = Field(
+        6, ge=0, le=50, validation_alias=AliasChoices("ECO2_HISTORY_MESSAGES")
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the composition root needs."""
+
+    model_config = _COMMON
+
+    environment: str = Field("dev", validation_alias=AliasChoices("ECO2_ENV"))
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)

@@ -1,0 +1,43 @@
+"""Shared fixtures: the offline adapters are slow to build (Kiwi, classifier), so build once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from eco2.bootstrap import Application, build_application, build_ports
+from eco2.infrastructure.llm.offline_classifier import OfflineIntentClassifier
+from eco2.infrastructure.retrieval.retriever import KnowledgeBaseRetriever
+from eco2.pipeline.context import Ports
+from eco2.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def offline_ports() -> Ports:
+    """Offline adapters exactly as ``eco2 chat`` builds them."""
+    return build_ports(Settings())
+
+
+@pytest.fixture(scope="session")
+def retriever(offline_ports: Ports) -> KnowledgeBaseRetriever:
+    assert isinstance(offline_ports.retrieval, KnowledgeBaseRetriever)
+    return offline_ports.retrieval
+
+
+@pytest.fixture(scope="session")
+def classifier(offline_ports: Ports) -> OfflineIntentClassifier:
+    assert isinstance(offline_ports.classifier, OfflineIntentClassifier)
+    return offline_ports.classifier
+
+
+@pytest.fixture
+def make_app(offline_ports: Ports) -> Callable[..., Application]:
+    """Build an embedded application with some ports replaced by fakes."""
+
+    def make(settings: Settings | None = None, **overrides: Any) -> Application:
+        return build_application(settings or Settings(), ports=replace(offline_ports, **overrides))
+
+    return make

@@ -1,0 +1,151 @@
+"""The LangGraph pipeline: fan-out, overlap, one aggregation, failure isolation, memory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eco2.bootstrap import Application
+from eco2.domain.chat import ChatJob, ChatRequest
+from eco2.domain.events import EventType, StreamEvent
+from eco2.pipeline.context import PipelineConfig
+from eco2.pipeline.runner import LangGraphChatPipeline
+from eco2.settings import PipelineSettings, Settings
+from tests.fakes.ports import FailingWeather, HangingWeather, SlowBulkWaste, SlowWeather
+
+
+async def run(app: Application, message: str, session: str | None = None) -> list[StreamEvent]:
+    job = ChatJob(ChatRequest(message, session_id=session))
+    await app.process_chat.execute(job)
+    return app.events.events(job.job_id)
+
+
+def finished(events: list[StreamEvent]) -> dict[str, dict[str, Any]]:
+    return {
+        e.payload["node"]: e.payload
+        for e in events
+        if e.type is EventType.PROGRESS and e.payload["phase"] == "finished"
+    }
+
+
+def count_runs(events: list[StreamEvent], node: str) -> int:
+    return sum(
+        1
+        for e in events
+        if e.type is EventType.PROGRESS
+        and e.payload["node"] == node
+        and e.payload["phase"] == "started"
+    )
+
+
+def done(events: list[StreamEvent]) -> dict[str, Any]:
+    terminal = [e for e in events if e.type.terminal]
+    assert len(terminal) == 1 and terminal[0] is events[-1]
+    assert terminal[0].type is EventType.DONE, terminal[0].payload
+    return terminal[0].payload
+
+
+async def test_pet_question_answers_with_kb_steps(make_app: Callable[..., Application]) -> None:
+    events = await run(make_app(), "페트병 어떻게 버려?")
+    result = done(events)
+    assert result["intents"][0] == "waste"
+    assert "투명 페트병" in result["answer"]
+    assert "라벨" in result["answer"]
+    tokens = "".join(e.payload["text"] for e in events if e.type is EventType.TOKEN)
+    assert tokens == result["answer"]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert result["usage"]["output_tokens"] > 0 and result["usage"]["input_tokens"] > 0
+
+
+async def test_multi_intent_branches_run_concurrently(
+    make_app: Callable[..., Application], offline_ports: Any
+) -> None:
+    weather = SlowWeather(delay_s=0.3)
+    bulk = SlowBulkWaste(offline_ports.bulk_waste, delay_s=0.3)
+    events = await run(make_app(weather=weather, bulk_waste=bulk), "소파 버리는 방법이랑 내일 날씨")
+    result = done(events)
+    assert result["intents"][:2] == ["bulk_waste", "weather"]
+    nodes = {n["name"]: n for n in result["nodes"]}
+    a, b = nodes["bulk_waste"], nodes["weather"]
+    # Each branch starts before the other ends: they overlap in time.
+    assert a["start_ms"] < b["start_ms"] + b["duration_ms"]
+    assert b["start_ms"] < a["start_ms"] + a["duration_ms"]
+    assert weather.calls == 1, "weather is planned once though two intents need it"
+    assert "소파" in result["answer"] and "비" in result["answer"]
+
+
+async def test_aggregator_runs_once_when_branches_differ_in_length(
+    make_app: Callable[..., Application],
+) -> None:
+    # A question the knowledge base cannot answer takes waste_rag → rag_fallback (two steps)
+    # while weather is one step; the aggregator must still run exactly once, after both.
+    events = await run(make_app(weather=SlowWeather()), "우주선 폐기물은 어떻게 분리배출해?")
+    result = done(events)
+    assert "waste" in result["intents"]
+    assert count_runs(events, "rag_fallback") == 1
+    assert count_runs(events, "aggregator") == 1
+    nodes = {n["name"]: n for n in result["nodes"]}
+    fallback_end = nodes["rag_fallback"]["start_ms"] + nodes["rag_fallback"]["duration_ms"]
+    assert nodes["aggregator"]["start_ms"] >= fallback_end
+    rag = finished(events)["rag_fallback"]
+    assert rag["detail"]["path"] == "general_model"
+
+
+async def test_failing_and_hanging_subagents_still_answer(
+    make_app: Callable[..., Application],
+) -> None:
+    settings = Settings(pipeline=PipelineSettings(ECO2_SUBAGENT_TIMEOUT_S=0.2))
+    hanging = HangingWeather()
+    events = await run(make_app(settings, weather=hanging), "페트병 버리는 법이랑 오늘 날씨")
+    result = done(events)
+    statuses = {s["name"]: s["status"] for s in result["subagents"]}
+    assert statuses == {"waste_rag": "ok", "weather": "timeout"}
+    assert hanging.cancelled
+    assert "timeout" in result["answer"] and "투명 페트병" in result["answer"]
+    assert finished(events)["weather"]["status"] == "timeout"
+
+    events = await run(make_app(weather=FailingWeather()), "페트병 버리는 법이랑 오늘 날씨")
+    result = done(events)
+    statuses = {s["name"]: s["status"] for s in result["subagents"]}
+    assert statuses["weather"] == "failed"
+    assert "날씨(weather)" in result["answer"]
+
+
+async def test_not_configured_subagents_are_stated(make_app: Callable[..., Application]) -> None:
+    result = done(await run(make_app(), "강남역 근처 제로웨이스트샵 찾아줘"))
+    assert result["subagents"][0] == {
+        "name": "location",
+        "status": "not_configured",
+        "error": result["subagents"][0]["error"],
+        "duration_ms": result["subagents"][0]["duration_ms"],
+    }
+    assert "설정되지 않아" in result["answer"]
+
+
+async def test_session_is_the_thread_and_keeps_history(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    await run(app, "페트병 어떻게 버려?", session="s-1")
+    await run(app, "이코 소개해줘", session="s-1")
+    state = await app.graph.aget_state({"configurable": {"thread_id": "s-1"}})
+    kinds = [m.type for m in state.values["messages"]]
+    assert kinds == ["human", "ai", "human", "ai"]
+    # Contexts start empty each turn: the second turn only has the character context.
+    assert [c["name"] for c in state.values["aggregated"]] == ["character"]
+
+
+def test_run_config_names_the_run_and_thread(make_app: Callable[..., Application]) -> None:
+    app = make_app()
+    assert isinstance(app.pipeline, LangGraphChatPipeline)
+    job = ChatJob(ChatRequest("hi", session_id="abc"))
+    config = app.pipeline.run_config(job)
+    assert config["run_name"] == f"chat:{job.job_id}"
+    assert config["configurable"] == {"thread_id": "abc"}
+    assert config["metadata"]["job_id"] == job.job_id
+
+
+def test_timeouts_per_subagent() -> None:
+    config = PipelineConfig(subagent_timeout_s=3, subagent_timeouts_s={"weather": 1.5})
+    assert config.timeout_for("weather") == 1.5
+    assert config.timeout_for("waste_rag") == 3
