@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
@@ -88,8 +89,15 @@ def build_retriever() -> KnowledgeBaseRetriever:
 
 
 def build_ports(settings: Settings) -> Ports:
-    """Build every adapter the pipeline needs."""
-    retriever = build_retriever()
+    """Build every adapter the pipeline needs.
+
+    The retriever (Kiwi) and the offline classifier (training) each take seconds to build;
+    they are built side by side.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eco2-build") as pool:
+        classifier = pool.submit(build_classifier, settings)
+        retriever = build_retriever()
+        classifier_port = classifier.result()
     llm = settings.llm
     answer_model: BaseChatModel
     general_model: BaseChatModel
@@ -101,7 +109,7 @@ def build_ports(settings: Settings) -> Ports:
         )
         general_model = OfflineGeneralModel(general_rules=retriever.general_rules())
     return Ports(
-        classifier=build_classifier(settings),
+        classifier=classifier_port,
         answer_model=answer_model,
         general_model=general_model,
         retrieval=retriever,

@@ -34,9 +34,7 @@ class LLMSettings(BaseSettings):
     base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
     timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("ECO2_LLM_TIMEOUT_S"))
     max_retries: int = Field(2, ge=0, validation_alias=AliasChoices("ECO2_LLM_MAX_RETRIES"))
-    offline_ttft_s: float = Field(
-        0.0, ge=0, validation_alias=AliasChoices("ECO2_OFFLINE_TTFT_S")
-    )
+    offline_ttft_s: float = Field(0.0, ge=0, validation_alias=AliasChoices("ECO2_OFFLINE_TTFT_S"))
     offline_tokens_per_s: float = Field(
         0.0, ge=0, validation_alias=AliasChoices("ECO2_OFFLINE_TOKENS_PER_S")
     )

@@ -35,8 +35,8 @@ class FakeOpenAI:
     base_url: str = ""
 
     def intents_for(self, text: str) -> list[str]:
-        found = [label for word, label in KEYWORDS.items() if word in text]
-        return found or ["general"]
+        found = sorted((text.find(word), label) for word, label in KEYWORDS.items() if word in text)
+        return [label for _, label in found] or ["general"]
 
 
 def _last_user_text(body: dict[str, Any]) -> str:
@@ -73,7 +73,11 @@ def build_app(state: FakeOpenAI) -> Starlette:
             name = body["tools"][0]["function"]["name"]
             arguments = json.dumps({"intents": state.intents_for(text)}, ensure_ascii=False)
             tool_calls = [
-                {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
             ]
             content = ""
         pieces = [content[i : i + 4] for i in range(0, len(content), 4)]

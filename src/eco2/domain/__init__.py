@@ -1,1 +1,1 @@
-"""Domain model: intents, chat jobs, stream events and errors. Pure Python, imports nothing else here."""
+"""Domain model: intents, chat jobs, stream events, errors. Pure Python; imports nothing else."""

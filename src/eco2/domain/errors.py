@@ -1,9 +1,9 @@
 """Errors the domain and the use cases raise.
 
-    Eco2Error
-    ├── InvalidRequestError     bad input; carries the offending field
-    ├── NotConfiguredError      a capability needs a key or URL that is not set
-    └── SubagentError           a sub-agent failed; the job still answers
+Eco2Error
+├── InvalidRequestError     bad input; carries the offending field
+├── NotConfiguredError      a capability needs a key or URL that is not set
+└── SubagentError           a sub-agent failed; the job still answers
 """
 
 from __future__ import annotations

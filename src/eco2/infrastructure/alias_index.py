@@ -64,7 +64,9 @@ class AliasIndex(Generic[T]):
                     continue
                 if alias.whole_word:
                     if words is None:
-                        words = set(_LATIN_WORDS.findall(unicodedata.normalize("NFKC", text).lower()))
+                        words = set(
+                            _LATIN_WORDS.findall(unicodedata.normalize("NFKC", text).lower())
+                        )
                     if alias.key not in words:
                         continue
                 candidates.append((start, size, alias))

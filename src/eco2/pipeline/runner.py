@@ -79,6 +79,8 @@ class LangGraphChatPipeline:
             context=context,
             stream_mode=["custom", "values"],
         ):
+            if not isinstance(chunk, dict):
+                continue
             if mode == "values":
                 final = chunk
             elif chunk.get("kind") == "token":

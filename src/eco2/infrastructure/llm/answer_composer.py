@@ -80,7 +80,9 @@ def _bulk_waste(data: dict[str, Any]) -> str:
     lines: list[str] = []
     procedure: list[str] = []
     for q in data["quotes"]:
-        lines.append(f"**{q['item_name']}** 대형폐기물 배출 ({q['district']}, {q['as_of']} 기준 예시 요금표)")
+        lines.append(
+            f"**{q['item_name']}** 대형폐기물 배출 ({q['district']}, {q['as_of']} 기준 예시 요금표)"
+        )
         if q["free_pickup"]:
             lines.append("- 폐가전 무상방문수거 대상이라 수수료 없이 예약해서 배출할 수 있어요.")
         lines.extend(f"- {fee['size']}: {_won(fee['fee_krw'])}" for fee in q["fees"])

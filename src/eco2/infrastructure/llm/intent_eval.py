@@ -32,7 +32,6 @@ class ClassifierReport:
     errors: list[tuple[str, list[str], list[str]]] = field(repr=False)
 
 
-
 def percentile(values: Sequence[float], q: float) -> float:
     """Return the nearest-rank ``q``-th percentile (0-100) of ``values`` (0 when empty)."""
     ordered = sorted(values)

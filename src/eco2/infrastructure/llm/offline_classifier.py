@@ -28,8 +28,9 @@ from eco2.infrastructure.data import load_yaml
 from eco2.infrastructure.llm.intent_data import TRAIN_FILE, LabelledMessage, load_examples
 
 _CLAUSE_BREAK = re.compile(
-    r"\s*(?:[,;/+]|[.?!]+\s|(?<=[가-힣])(?:이랑|랑|하고|주고|그리고|하구)\s|\s(?:그리고|또|또한|그리고 나서|"
-    r"and|also|plus|then)\s)\s*",
+    r"\s*(?:[,;/+]|[.?!]+\s"
+    r"|(?<=[가-힣])(?:이랑|랑|하고|주고|그리고|하구)\s"
+    r"|\s(?:그리고|또|또한|그리고 나서|and|also|plus|then)\s)\s*",
     re.IGNORECASE,
 )
 BULK_CATEGORIES = frozenset({"bulk_item", "large_electronics"})
@@ -38,7 +39,12 @@ BULK_CATEGORIES = frozenset({"bulk_item", "large_electronics"})
 def default_lexicon() -> dict[str, list[str]]:
     """Return marker → phrases built from the packaged knowledge base and local tables."""
     kb = load_yaml("waste_kb.yaml")
-    lexicon: dict[str, list[str]] = {"waste_item": [], "bulk_item": [], "character": [], "price": []}
+    lexicon: dict[str, list[str]] = {
+        "waste_item": [],
+        "bulk_item": [],
+        "character": [],
+        "price": [],
+    }
     for item in kb["items"]:
         marker = "bulk_item" if item["category"] in BULK_CATEGORIES else "waste_item"
         lexicon[marker].extend([item["name"], *item.get("aliases", ())])
@@ -76,9 +82,7 @@ class OfflineIntentClassifier:
         lexicon = lexicon if lexicon is not None else default_lexicon()
         self._threshold = threshold
         self._clause_threshold = clause_threshold
-        self._markers = AliasIndex(
-            (marker, phrases) for marker, phrases in lexicon.items()
-        )
+        self._markers = AliasIndex((marker, phrases) for marker, phrases in lexicon.items())
         self._chars = TfidfVectorizer(
             analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True, min_df=1
         )
@@ -90,7 +94,7 @@ class OfflineIntentClassifier:
             [self._chars.fit_transform(texts), self._marks.fit_transform(self._mark(texts))]
         ).tocsr()
         model = OneVsRestClassifier(
-            LogisticRegression(C=20.0, max_iter=2000, class_weight="balanced")
+            LogisticRegression(C=10.0, solver="liblinear", class_weight="balanced")
         )
         model.fit(features, y)
         self._classes: list[str] = list(self._labels.classes_)

@@ -76,7 +76,5 @@ class OpenAIIntentClassifier:
             [self._system, HumanMessage(text)], config={"run_name": "intent_classifier"}
         )
         labels = output.intents if isinstance(output, IntentOutput) else []
-        intents = tuple(dict.fromkeys(Intent.parse(label) for label in labels)) or (
-            Intent.GENERAL,
-        )
+        intents = tuple(dict.fromkeys(Intent.parse(label) for label in labels)) or (Intent.GENERAL,)
         return IntentPrediction(intents, {i.value: 1.0 for i in intents})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import bm25s
 import numpy as np
 
 from eco2.domain.knowledge import RetrievalHit, WasteItem
-from eco2.infrastructure.retrieval.knowledge_base import KnowledgeBase
 from eco2.infrastructure.alias_index import AliasIndex
+from eco2.infrastructure.retrieval.knowledge_base import KnowledgeBase
 from eco2.infrastructure.retrieval.korean import STOPWORDS, KoreanAnalyzer
 
 ALIAS_SCORE = 1000.0  # any alias match outranks every BM25 score
@@ -28,6 +30,7 @@ class KnowledgeBaseRetriever:
         self._names = AliasIndex((i, (item.name, *item.aliases)) for i, item in enumerate(kb.items))
         corpus = [analyzer.tokens(self._document(item)) for item in kb.items]
         self._doc_terms = [set(tokens) for tokens in corpus]
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it forces DEBUG on itself
         self._bm25 = bm25s.BM25()
         self._bm25.index(corpus, show_progress=False)
 

@@ -11,7 +11,8 @@ from eco2.application.answer_context import render_context_block
 from eco2.pipeline.context import PipelineContext
 from eco2.pipeline.state import ChatState
 
-SYSTEM_PROMPT = """너는 한국의 분리배출 도우미 '이코'야. 아래 컨텍스트에 있는 사실만으로 한국어로 답해.
+SYSTEM_PROMPT = """너는 한국의 분리배출 도우미 '이코'야.
+아래 컨텍스트에 있는 사실만으로 한국어로 답해.
 - 컨텍스트의 waste_rag 항목을 쓸 때는 항목 이름을 밝히고 배출 단계를 순서대로 알려줘.
 - status가 ok가 아닌 하위 에이전트는 무엇을 확인하지 못했는지 분명히 말해.
 - 컨텍스트에 없는 사실(요금, 장소, 날씨 수치 등)은 지어내지 마."""
@@ -31,17 +32,16 @@ async def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[st
     messages = build_messages(state, ctx.config.history_messages)
     full: AIMessageChunk | None = None
     async for chunk in ctx.ports.answer_model.astream(messages):
-        text = chunk.text
-        if text:
-            write({"kind": "token", "node": "answer", "text": str(text)})
+        if chunk.text:
+            write({"kind": "token", "node": "answer", "text": str(chunk.text)})
         full = chunk if full is None else full + chunk
     text = str(full.text) if full is not None else ""
-    usage = dict(full.usage_metadata or {}) if full is not None else {}
+    usage = full.usage_metadata if full is not None else None
     return {
         "answer": text,
         "messages": [AIMessage(text)],
         "usage": {
-            "input_tokens": int(usage.get("input_tokens", 0)),
-            "output_tokens": int(usage.get("output_tokens", 0)),
+            "input_tokens": usage["input_tokens"] if usage else 0,
+            "output_tokens": usage["output_tokens"] if usage else 0,
         },
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -14,18 +14,27 @@ from eco2.pipeline.state import ChatState
 NodeFn = Callable[[ChatState, Runtime[PipelineContext]], Awaitable[Any]]
 
 
-def instrumented(name: str, fn: NodeFn) -> NodeFn:
+class GraphNode(Protocol):
+    """A node as LangGraph calls it: the state, and the runtime by keyword."""
+
+    def __call__(self, state: ChatState, *, runtime: Runtime[PipelineContext]) -> Awaitable[Any]:
+        """Run the node."""
+        ...
+
+
+def instrumented(name: str, fn: NodeFn) -> GraphNode:
     """Return ``fn`` wrapped to emit ``progress`` custom events around each run.
 
     A sub-agent node's status is its context's status; other nodes are ``ok`` unless they raise.
     """
 
-    async def node(state: ChatState, runtime: Runtime[PipelineContext]) -> Any:
+    async def node(state: ChatState, *, runtime: Runtime[PipelineContext]) -> Any:
         ctx = runtime.context
         write = runtime.stream_writer
         started = ctx.elapsed_ms()
         write({"kind": "progress", "node": name, "phase": "started", "at_ms": started})
-        status, detail = "error", {}
+        status: str = "error"
+        detail: dict[str, Any] = {}
         try:
             result = await fn(state, runtime)
             status, detail = _status_of(result)

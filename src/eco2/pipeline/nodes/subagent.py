@@ -1,4 +1,4 @@
-"""Runs a sub-agent's look-up under its own timeout and turns every failure into a marked context."""
+"""Runs a sub-agent's look-up under its own timeout; every failure becomes a marked context."""
 
 from __future__ import annotations
 

@@ -102,7 +102,9 @@ async def _fallback(state: ChatState, ctx: PipelineContext) -> dict[str, Any]:
             return {
                 "path": "web_search",
                 "tried": tried,
-                "results": [{"title": r.title, "url": r.url, "snippet": r.snippet} for r in results],
+                "results": [
+                    {"title": r.title, "url": r.url, "snippet": r.snippet} for r in results
+                ],
             }
         tried.append({"source": "web_search", "status": "empty"})
     except NotConfiguredError:

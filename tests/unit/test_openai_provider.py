@@ -1,0 +1,79 @@
+"""The OpenAI-compatible provider against a local fake server: the real client code path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from eco2.bootstrap import Application, ConfigurationError, build_classifier
+from eco2.domain.chat import ChatJob, ChatRequest
+from eco2.domain.events import EventType
+from eco2.domain.intents import Intent
+from eco2.infrastructure.llm.openai_provider import OpenAIIntentClassifier, build_chat_model
+from eco2.settings import LLMSettings, Settings
+from tests.fakes.openai_server import ANSWER, FakeOpenAI, running_fake_openai
+
+
+@pytest.fixture(scope="module")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with running_fake_openai() as server:
+        yield server
+
+
+def openai_settings(server: FakeOpenAI) -> Settings:
+    return Settings(
+        llm=LLMSettings(
+            ECO2_LLM_PROVIDER="openai",
+            OPENAI_API_KEY="sk-test-not-a-real-key",
+            OPENAI_BASE_URL=server.base_url,
+            ECO2_LLM_MODEL="fake-model-1",
+        )
+    )
+
+
+async def test_structured_intent_classification(fake_openai: FakeOpenAI) -> None:
+    classifier = build_classifier(openai_settings(fake_openai))
+    assert isinstance(classifier, OpenAIIntentClassifier)
+    prediction = await classifier.classify("소파 버리는 방법이랑 내일 날씨")
+    assert prediction.intents == (Intent.BULK_WASTE, Intent.WEATHER)
+    request = fake_openai.requests[-1]
+    assert request["model"] == "fake-model-1"
+    assert request["tools"][0]["function"]["name"] == "IntentOutput"
+    assert fake_openai.headers[-1]["authorization"] == "Bearer sk-test-not-a-real-key"
+
+
+async def test_streamed_answer_with_usage_through_the_graph(
+    fake_openai: FakeOpenAI, make_app: Callable[..., Application]
+) -> None:
+    settings = openai_settings(fake_openai)
+    llm = settings.llm
+    assert llm.api_key is not None
+    model = build_chat_model(
+        model=llm.model, api_key=llm.api_key, base_url=llm.base_url, timeout_s=5, max_retries=0
+    )
+    app = make_app(
+        settings,
+        classifier=OpenAIIntentClassifier(model),
+        answer_model=model,
+        general_model=model,
+    )
+    job = ChatJob(ChatRequest("페트병 어떻게 버려?"))
+    outcome = await app.process_chat.execute(job)
+    assert outcome is not None
+    assert outcome.intents == ["waste"]
+    assert outcome.answer == ANSWER
+    tokens = [e for e in app.events.events(job.job_id) if e.type is EventType.TOKEN]
+    assert len(tokens) > 3 and "".join(t.payload["text"] for t in tokens) == ANSWER
+    assert outcome.usage["input_tokens"] == 42 and outcome.usage["output_tokens"] > 0
+    answer_request = fake_openai.requests[-1]
+    assert answer_request["stream"] is True
+    assert answer_request["stream_options"] == {"include_usage": True}
+    system = answer_request["messages"][0]["content"]
+    assert "<eco2_context>" in system and "pet_bottle_clear" in system
+
+
+def test_openai_without_key_is_a_clear_configuration_error() -> None:
+    settings = Settings(llm=LLMSettings(ECO2_LLM_PROVIDER="openai"))
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
+        build_classifier(settings)
