@@ -6,8 +6,10 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 MSG    ?= 페트병 어떻게 버려?
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run chat test lint typecheck unit system-deps bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 run: install
+	$(BIN)/eco2 serve --host $(HOST) --port $(PORT)
+
+chat: install
 	$(BIN)/eco2 chat "$(MSG)"
 
 lint: install
@@ -30,7 +35,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy src
 
-unit: install
+system-deps:
+	scripts/ensure-system-deps.sh
+
+unit: install system-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

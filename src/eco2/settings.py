@@ -54,6 +54,51 @@ class PipelineSettings(BaseSettings):
     )
 
 
+class ServingSettings(BaseSettings):
+    """API, queue, worker and event-stream settings (DESIGN.md §2, §4)."""
+
+    model_config = _COMMON
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("ECO2_REDIS_URL")
+    )
+    redis_prefix: str = Field("eco2", validation_alias=AliasChoices("ECO2_REDIS_PREFIX"))
+    amqp_url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
+        validation_alias=AliasChoices("ECO2_AMQP_URL"),
+    )
+    queue_name: str = Field("eco2.chat.jobs", validation_alias=AliasChoices("ECO2_QUEUE"))
+    database_url: SecretStr | None = Field(None, validation_alias=AliasChoices("ECO2_DATABASE_URL"))
+    stream_ttl_s: int = Field(600, ge=1, validation_alias=AliasChoices("ECO2_STREAM_TTL_S"))
+    stream_max_len: int = Field(
+        10_000, ge=100, validation_alias=AliasChoices("ECO2_STREAM_MAX_LEN")
+    )
+    worker_concurrency: int = Field(
+        8, ge=1, le=512, validation_alias=AliasChoices("ECO2_WORKER_CONCURRENCY")
+    )
+    job_timeout_s: float = Field(120.0, gt=0, validation_alias=AliasChoices("ECO2_JOB_TIMEOUT_S"))
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, validation_alias=AliasChoices("ECO2_SHUTDOWN_GRACE_S")
+    )
+    max_deliveries: int = Field(3, ge=1, validation_alias=AliasChoices("ECO2_MAX_DELIVERIES"))
+    sse_keepalive_s: float = Field(
+        15.0, gt=0, validation_alias=AliasChoices("ECO2_SSE_KEEPALIVE_S")
+    )
+    sse_client_buffer: int = Field(
+        1000, ge=10, validation_alias=AliasChoices("ECO2_SSE_CLIENT_BUFFER")
+    )
+    sse_max_connection_s: float | None = Field(
+        None, gt=0, validation_alias=AliasChoices("ECO2_SSE_MAX_CONNECTION_S")
+    )
+    max_body_bytes: int = Field(
+        16_384, ge=1024, validation_alias=AliasChoices("ECO2_MAX_BODY_BYTES")
+    )
+    coalesce_tokens: int = Field(16, ge=1, validation_alias=AliasChoices("ECO2_COALESCE_TOKENS"))
+    coalesce_delay_s: float = Field(
+        0.02, ge=0, validation_alias=AliasChoices("ECO2_COALESCE_DELAY_S")
+    )
+
+
 class Settings(BaseSettings):
     """Everything the composition root needs."""
 
@@ -62,3 +107,4 @@ class Settings(BaseSettings):
     environment: str = Field("dev", validation_alias=AliasChoices("ECO2_ENV"))
     llm: LLMSettings = Field(default_factory=LLMSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)

@@ -27,7 +27,15 @@ ALLOWED = {
         "bootstrap",
         "settings",
     },
-    "bootstrap": {"domain", "application", "pipeline", "infrastructure", "settings", "bootstrap"},
+    "bootstrap": {
+        "domain",
+        "application",
+        "pipeline",
+        "infrastructure",
+        "settings",
+        "bootstrap",
+        "entrypoints",
+    },
 }
 
 

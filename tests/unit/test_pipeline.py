@@ -17,7 +17,7 @@ from tests.fakes.ports import FailingWeather, HangingWeather, SlowBulkWaste, Slo
 async def run(app: Application, message: str, session: str | None = None) -> list[StreamEvent]:
     job = ChatJob(ChatRequest(message, session_id=session))
     await app.process_chat.execute(job)
-    return app.events.events(job.job_id)
+    return await app.events.read(job.job_id, None, count=10_000)
 
 
 def finished(events: list[StreamEvent]) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from eco2.application.ports.pipeline import (
     PipelineResult,
     TokenDelta,
 )
+from eco2.application.token_coalescer import TokenCoalescer
 from eco2.domain.chat import ChatJob, JobStatus
 from eco2.domain.events import EventType, NodePhase, NodeTiming
 
@@ -54,11 +55,22 @@ class ProcessChat:
     Args:
         pipeline: The pipeline to run.
         events: Where the job's events go.
+        coalesce_tokens: Most tokens per ``token`` entry.
+        coalesce_delay_s: Longest a token waits to be written.
     """
 
-    def __init__(self, pipeline: ChatPipelinePort, events: EventSinkPort) -> None:
+    def __init__(
+        self,
+        pipeline: ChatPipelinePort,
+        events: EventSinkPort,
+        *,
+        coalesce_tokens: int = 16,
+        coalesce_delay_s: float = 0.02,
+    ) -> None:
         self._pipeline = pipeline
         self._events = events
+        self._coalesce_tokens = coalesce_tokens
+        self._coalesce_delay_s = coalesce_delay_s
 
     async def execute(self, job: ChatJob) -> ChatOutcome | None:
         """Run ``job``; publish progress, tokens and one terminal event.
@@ -67,18 +79,21 @@ class ProcessChat:
             The outcome, or ``None`` when the job ended with an ``error`` event.
 
         Raises:
-            asyncio.CancelledError: after publishing the terminal ``error`` event.
+            asyncio.CancelledError: without a terminal event: the caller decides whether the
+                job is retried (shutdown) or failed (timeout, cancellation).
         """
         job.status = JobStatus.RUNNING
         timings: dict[str, NodeTiming] = {}
+        out = TokenCoalescer(
+            self._events,
+            job.job_id,
+            max_tokens=self._coalesce_tokens,
+            max_delay_s=self._coalesce_delay_s,
+        )
         try:
             async for update in self._pipeline.run(job):
                 if isinstance(update, TokenDelta):
-                    await self._events.publish(
-                        job.job_id,
-                        EventType.TOKEN,
-                        {"node": update.node, "text": update.text, "count": update.count},
-                    )
+                    await out.token(update.node, update.text, update.count)
                 elif isinstance(update, NodeProgress):
                     if update.phase is NodePhase.FINISHED:
                         timings[update.node] = NodeTiming(
@@ -87,9 +102,7 @@ class ProcessChat:
                             update.at_ms - update.duration_ms,
                             update.duration_ms,
                         )
-                    await self._events.publish(
-                        job.job_id, EventType.PROGRESS, _progress_payload(update)
-                    )
+                    await out.event(EventType.PROGRESS, _progress_payload(update))
                 elif isinstance(update, PipelineResult):
                     outcome = ChatOutcome(
                         job_id=job.job_id,
@@ -100,19 +113,20 @@ class ProcessChat:
                         nodes=sorted(timings.values(), key=lambda t: (t.start_ms, t.name)),
                         usage=update.usage,
                     )
-                    await self._events.publish(job.job_id, EventType.DONE, outcome.to_dict())
+                    await out.event(EventType.DONE, outcome.to_dict())
                     job.status = JobStatus.DONE
                     return outcome
             raise RuntimeError("pipeline ended without a result")
         except asyncio.CancelledError:
-            await self._fail(job, "cancelled", "the job was cancelled")
             raise
         except Exception as exc:  # the job must end with a terminal event whatever happened
             log.exception("chat_job_failed", extra={"job_id": job.job_id})
-            await self._fail(job, "internal_error", f"{type(exc).__name__}: the job failed")
+            await out.flush()
+            await self.fail(job, "internal_error", f"{type(exc).__name__}: the job failed")
             return None
 
-    async def _fail(self, job: ChatJob, code: str, message: str) -> None:
+    async def fail(self, job: ChatJob, code: str, message: str) -> None:
+        """Publish the job's terminal ``error`` event (also used by the worker on timeout)."""
         job.status = JobStatus.ERROR
         await asyncio.shield(
             self._events.publish(

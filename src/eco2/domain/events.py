@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -57,12 +58,33 @@ class StreamEvent:
         seq: Per-job sequence number, strictly increasing from 1.
         type: The event type.
         payload: JSON-serialisable body.
+        id: The stream entry id (Redis ``ms-n`` form); SSE ``id:`` and ``Last-Event-ID`` use it.
     """
 
     seq: int
     type: EventType
     payload: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable view."""
-        return {"seq": self.seq, "type": self.type.value, "payload": self.payload}
+        return {"id": self.id, "seq": self.seq, "type": self.type.value, "payload": self.payload}
+
+
+_ENTRY_ID = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+
+EntryKey = tuple[int, int]
+
+
+def entry_key(entry_id: str) -> EntryKey:
+    """Return a stream entry id (``"<ms>-<n>"``; ``"<ms>"`` means ``"<ms>-0"``) as an int pair.
+
+    Entry ids order numerically, not as strings ("9-0" < "10-0").
+
+    Raises:
+        ValueError: when ``entry_id`` is not an entry id.
+    """
+    match = _ENTRY_ID.fullmatch(entry_id)
+    if match is None:
+        raise ValueError(f"not a stream entry id: {entry_id!r}")
+    return int(match[1]), int(match[2] or 0)

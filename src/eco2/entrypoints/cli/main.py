@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from eco2.domain.errors import Eco2Error, InvalidRequestError
 from eco2.domain.events import EventType, StreamEvent
 from eco2.entrypoints.cli.bench import bench_app
 from eco2.entrypoints.cli.render import node_table
+from eco2.entrypoints.logs import configure_logging
 
 app = typer.Typer(
     name="eco2",
@@ -71,8 +71,7 @@ def chat(
     job = ChatJob(request)
     outcome = asyncio.run(application.process_chat.execute(job))
     if outcome is None:
-        error = application.events.events(job.job_id)[-1].payload
-        raise fail(f"the job failed: {error.get('message')}", 1)
+        raise fail("the job failed; run with ECO2_LOG_LEVEL=DEBUG for details", 1)
     if as_json:
         typer.echo(json.dumps(outcome.to_dict(), ensure_ascii=False))
         return
@@ -108,7 +107,63 @@ def classify() -> None:
     asyncio.run(run())
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to bind.")] = 8000,
+) -> None:
+    """Embedded mode: API + worker + web page in one process, in-memory transports."""
+    import uvicorn
+
+    from eco2.bootstrap.serving import build_embedded
+    from eco2.entrypoints.api.app import create_app
+
+    try:
+        deps = build_embedded()
+    except Eco2Error as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"eco2: serving on http://{host}:{port}/ (embedded mode)", err=True)
+    uvicorn.run(create_app(deps), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to bind.")] = 8000,
+) -> None:
+    """Distributed mode API (Redis: ECO2_REDIS_URL, RabbitMQ: ECO2_AMQP_URL)."""
+    import uvicorn
+
+    from eco2.bootstrap.serving import build_api
+    from eco2.entrypoints.api.app import create_app
+
+    uvicorn.run(create_app(build_api()), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def worker() -> None:
+    """Distributed mode worker (ECO2_REDIS_URL, ECO2_AMQP_URL, ECO2_DATABASE_URL)."""
+    import signal
+
+    from eco2.bootstrap.serving import run_worker
+    from eco2.settings import Settings
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(Settings(), stop)
+
+    try:
+        asyncio.run(run())
+    except Eco2Error as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot reach a service: {exc}", 1) from None
+
+
 def main() -> None:
     """Console-script entry point."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    configure_logging()
     app()

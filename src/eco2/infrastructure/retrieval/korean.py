@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import unicodedata
-from collections.abc import Iterable
 from typing import Any
 
 # Content-bearing Kiwi tags: nouns, numerals, roots, verb/adjective stems, foreign words, hanja.
@@ -77,27 +75,42 @@ STOPWORDS = frozenset(
 )
 
 
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ses", "xes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
 class KoreanAnalyzer:
     """Thread-safe wrapper around one Kiwi instance (loading it takes a few seconds).
 
-    Args:
-        user_words: Item names and aliases registered as proper nouns so Kiwi keeps them whole.
+    Item names are not registered as user words: documents and questions go through the same
+    analysis, so they split alike, and measured accuracy was no better with them.
     """
 
-    def __init__(self, user_words: Iterable[str] = ()) -> None:
+    def __init__(self) -> None:
         from kiwipiepy import Kiwi  # heavy: imported when an analyzer is built, not at import
 
         self._kiwi: Any = Kiwi()
         self._lock = threading.Lock()
-        for word in {w.strip() for w in user_words}:
-            if word and " " not in word and re.search(r"[가-힣]", word):
-                self._kiwi.add_user_word(word, "NNP")
 
     def tokens(self, text: str) -> list[str]:
-        """Return the content morphemes of ``text``, lower-cased, stopwords kept."""
+        """Return the content morphemes of ``text``, lower-cased, stopwords kept.
+
+        English words are reduced to a crude singular ("batteries" → "battery") so plural
+        questions meet singular aliases.
+        """
         with self._lock:
             analysed = self._kiwi.tokenize(unicodedata.normalize("NFKC", text))
-        return [t.form.lower() for t in analysed if t.tag.split("-")[0] in _CONTENT_TAGS]
+        return [
+            _singular(t.form.lower()) if t.tag == "SL" else t.form.lower()
+            for t in analysed
+            if t.tag.split("-")[0] in _CONTENT_TAGS
+        ]
 
     def content_tokens(self, text: str) -> list[str]:
         """Return the content morphemes of ``text`` without generic disposal words."""

@@ -10,10 +10,13 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
+from eco2.application.ports.events import EventStreamPort
 from eco2.application.ports.llm import IntentClassifierPort
 from eco2.application.process_chat import ProcessChat
 from eco2.domain.errors import Eco2Error
@@ -30,7 +33,7 @@ from eco2.infrastructure.integrations.not_configured import (
 from eco2.infrastructure.integrations.prices import LocalPriceTable
 from eco2.infrastructure.llm.offline_classifier import OfflineIntentClassifier
 from eco2.infrastructure.llm.offline_models import OfflineAnswerModel, OfflineGeneralModel
-from eco2.infrastructure.memory.event_sink import InMemoryEventSink
+from eco2.infrastructure.memory.event_stream import InMemoryEventStream
 from eco2.infrastructure.retrieval.knowledge_base import load_knowledge_base
 from eco2.infrastructure.retrieval.korean import KoreanAnalyzer
 from eco2.infrastructure.retrieval.retriever import KnowledgeBaseRetriever
@@ -54,7 +57,7 @@ class Application:
     ports: Ports
     graph: ChatGraph
     pipeline: LangGraphChatPipeline
-    events: InMemoryEventSink
+    events: EventStreamPort
     process_chat: ProcessChat
 
 
@@ -84,8 +87,7 @@ def build_classifier(settings: Settings) -> IntentClassifierPort:
 def build_retriever() -> KnowledgeBaseRetriever:
     """Return the knowledge-base retriever (loads Kiwi: a few seconds)."""
     kb = load_knowledge_base()
-    analyzer = KoreanAnalyzer(w for item in kb.items for w in (item.name, *item.aliases))
-    return KnowledgeBaseRetriever(kb, analyzer)
+    return KnowledgeBaseRetriever(kb, KoreanAnalyzer())
 
 
 def build_ports(settings: Settings) -> Ports:
@@ -138,18 +140,34 @@ def build_application(
     settings: Settings | None = None,
     *,
     ports: Ports | None = None,
+    events: EventStreamPort | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
     listener: Callable[[str, StreamEvent], None] | None = None,
 ) -> Application:
-    """Wire the embedded application: in-memory events and checkpointer.
+    """Wire the use case (in-memory events and checkpointer unless given).
 
     Args:
         settings: Settings (default: read from the environment).
         ports: Adapters to use instead of building them (tests pass fakes here).
-        listener: Called with every published event (the CLI prints tokens with it).
+        events: The event stream (default: in memory).
+        checkpointer: Conversation memory (default: in memory).
+        listener: Called with every event of the in-memory stream (the CLI prints tokens).
     """
     settings = settings or Settings()
     ports = ports or build_ports(settings)
-    graph = build_graph(checkpointer=InMemorySaver())
+    serving = settings.serving
+    graph = build_graph(checkpointer=checkpointer or InMemorySaver())
     pipeline = LangGraphChatPipeline(graph, ports, pipeline_config(settings))
-    events = InMemoryEventSink(listener=listener)
-    return Application(settings, ports, graph, pipeline, events, ProcessChat(pipeline, events))
+    if events is None:
+        events = InMemoryEventStream(
+            ttl_after_terminal_s=serving.stream_ttl_s,
+            max_len=serving.stream_max_len,
+            listener=listener,
+        )
+    process_chat = ProcessChat(
+        pipeline,
+        events,
+        coalesce_tokens=serving.coalesce_tokens,
+        coalesce_delay_s=serving.coalesce_delay_s,
+    )
+    return Application(settings, ports, graph, pipeline, events, process_chat)

@@ -1,0 +1,154 @@
+"""Composition of the served modes: embedded (one process) and distributed (API / worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from eco2.bootstrap import Application, build_application
+from eco2.entrypoints.api.app import ApiDeps
+from eco2.entrypoints.api.fanout import StreamFanout
+from eco2.entrypoints.worker.runner import ChatWorker
+from eco2.infrastructure.memory.job_queue import InMemoryJobQueue
+from eco2.pipeline.context import Ports
+from eco2.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _worker(application: Application, queue: Any) -> ChatWorker:
+    serving = application.settings.serving
+    return ChatWorker(
+        queue,
+        application.process_chat,
+        application.events,
+        concurrency=serving.worker_concurrency,
+        job_timeout_s=serving.job_timeout_s,
+        shutdown_grace_s=serving.shutdown_grace_s,
+        max_deliveries=serving.max_deliveries,
+    )
+
+
+def build_embedded(
+    settings: Settings | None = None, *, application: Application | None = None
+) -> ApiDeps:
+    """API + worker in one process: in-memory queue and streams, offline-capable models."""
+    application = application or build_application(settings)
+    serving = application.settings.serving
+    queue = InMemoryJobQueue(max_deliveries=serving.max_deliveries)
+    worker = _worker(application, queue)
+    return ApiDeps(
+        events=application.events,
+        queue=queue,
+        fanout=StreamFanout(application.events, client_buffer=serving.sse_client_buffer),
+        keepalive_s=serving.sse_keepalive_s,
+        max_body_bytes=serving.max_body_bytes,
+        max_connection_s=serving.sse_max_connection_s,
+        on_startup=[worker.start],
+        on_shutdown=[worker.stop, queue.close],
+    )
+
+
+def _redis(url: str) -> Any:
+    """A Redis client whose socket timeout outlasts the longest blocking stream read."""
+    from redis.asyncio import Redis
+
+    return Redis.from_url(
+        url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+    )
+
+
+def build_api(settings: Settings | None = None) -> ApiDeps:
+    """The distributed API: Redis streams and the RabbitMQ queue (connected on start-up)."""
+    from eco2.infrastructure.rabbitmq.job_queue import RabbitJobQueue
+    from eco2.infrastructure.redis.event_stream import RedisEventStream
+
+    settings = settings or Settings()
+    serving = settings.serving
+    events = RedisEventStream(
+        _redis(serving.redis_url),
+        prefix=serving.redis_prefix,
+        ttl_after_terminal_s=serving.stream_ttl_s,
+        max_len=serving.stream_max_len,
+    )
+    queue = RabbitJobQueue(
+        serving.amqp_url.get_secret_value(),
+        queue=serving.queue_name,
+        max_deliveries=serving.max_deliveries,
+    )
+    return ApiDeps(
+        events=events,
+        queue=queue,
+        fanout=StreamFanout(events, client_buffer=serving.sse_client_buffer),
+        keepalive_s=serving.sse_keepalive_s,
+        max_body_bytes=serving.max_body_bytes,
+        max_connection_s=serving.sse_max_connection_s,
+        on_startup=[queue.connect],
+        on_shutdown=[queue.close, events.close],
+    )
+
+
+@asynccontextmanager
+async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver[Any] | None]:
+    url = settings.serving.database_url
+    if url is None:
+        log.warning("checkpointer_in_memory", extra={"reason": "ECO2_DATABASE_URL unset"})
+        yield None
+        return
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    async with AsyncPostgresSaver.from_conn_string(url.get_secret_value()) as saver:
+        await saver.setup()
+        yield saver
+
+
+async def run_worker(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    ports: Ports | None = None,
+    started: asyncio.Event | None = None,
+) -> None:
+    """The distributed worker: consume until ``stop`` is set, then drain gracefully.
+
+    Args:
+        settings: Settings.
+        stop: Set to stop (SIGTERM/SIGINT in ``eco2 worker``).
+        ports: Prebuilt adapters (tests share them); built from settings otherwise.
+        started: Set once the worker consumes.
+    """
+    from eco2.infrastructure.rabbitmq.job_queue import RabbitJobQueue
+    from eco2.infrastructure.redis.event_stream import RedisEventStream
+
+    serving = settings.serving
+    events = RedisEventStream(
+        _redis(serving.redis_url),
+        prefix=serving.redis_prefix,
+        ttl_after_terminal_s=serving.stream_ttl_s,
+        max_len=serving.stream_max_len,
+    )
+    queue = RabbitJobQueue(
+        serving.amqp_url.get_secret_value(),
+        queue=serving.queue_name,
+        max_deliveries=serving.max_deliveries,
+    )
+    async with _checkpointer(settings) as checkpointer:
+        application = build_application(
+            settings, ports=ports, events=events, checkpointer=checkpointer
+        )
+        await queue.connect()
+        worker = _worker(application, queue)
+        try:
+            await worker.start()
+            if started is not None:
+                started.set()
+            await stop.wait()
+            await worker.stop()
+        finally:
+            await queue.close()
+            await events.close()

@@ -1,0 +1,1 @@
+"""The HTTP API: chat jobs, their SSE event streams, health, the web page."""

@@ -1,0 +1,279 @@
+"""The FastAPI application: chat jobs, SSE events, status, snapshot, health, the web page."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import Any
+
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from sse_starlette import EventSourceResponse
+
+from eco2.application.ports.events import EventStreamPort
+from eco2.application.ports.jobs import JobMessage, JobQueuePort
+from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
+from eco2.domain.errors import InvalidRequestError
+from eco2.domain.events import EventType, StreamEvent, entry_key
+from eco2.entrypoints.api.body_limit import BodySizeLimit
+from eco2.entrypoints.api.fanout import SlowClientError, StreamFanout
+from eco2.entrypoints.api.schemas import ChatAccepted, ChatBody, JobView, Snapshot
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ApiDeps:
+    """What the API needs; the composition root builds it.
+
+    Attributes:
+        events: The job event streams.
+        queue: The job queue.
+        fanout: Shared per-job stream readers.
+        keepalive_s: Seconds between SSE keep-alive comments.
+        max_body_bytes: Largest accepted request body.
+        reconnect_ms: The SSE ``retry`` hint: how soon a dropped client reconnects.
+        max_connection_s: Close an SSE connection after this long (the client resumes);
+            ``None`` keeps it open until the terminal event.
+        on_startup: Awaited in order when the app starts (connect, start the embedded worker).
+        on_shutdown: Awaited in order when it stops.
+    """
+
+    events: EventStreamPort
+    queue: JobQueuePort
+    fanout: StreamFanout
+    keepalive_s: float = 15.0
+    max_body_bytes: int = 16_384
+    reconnect_ms: int = 1000
+    max_connection_s: float | None = None
+    on_startup: list[Hook] = field(default_factory=list)
+    on_shutdown: list[Hook] = field(default_factory=list)
+
+
+def _error(
+    status: int, error: str, message: str, fields: list[dict[str, str]] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "message": message, "fields": fields or []}, status_code=status
+    )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+async def _all_events(events: EventStreamPort, job_id: str) -> list[StreamEvent]:
+    collected: list[StreamEvent] = []
+    after: str | None = None
+    while batch := await events.read(job_id, after, count=1000):
+        collected.extend(batch)
+        after = batch[-1].id
+    return collected
+
+
+def _answer_so_far(events: list[StreamEvent]) -> str:
+    retries = [i for i, e in enumerate(events) if e.type is EventType.RETRY]
+    start = retries[-1] + 1 if retries else 0
+    return "".join(e.payload.get("text", "") for e in events[start:] if e.type is EventType.TOKEN)
+
+
+def _status(events: list[StreamEvent]) -> str:
+    if events and events[-1].type.terminal:
+        return events[-1].type.value
+    return "running" if any(e.type is not EventType.QUEUED for e in events) else "queued"
+
+
+def traceparent(trace_id: str) -> str:
+    """Return a W3C ``traceparent`` header for ``trace_id`` with a fresh parent span id."""
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+def create_app(deps: ApiDeps) -> FastAPI:
+    """Build the app around ``deps`` (nothing connects until the app starts)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for hook in deps.on_startup:
+            await hook()
+        try:
+            yield
+        finally:
+            await deps.fanout.close()
+            for hook in deps.on_shutdown:
+                await hook()
+
+    app = FastAPI(title="Eco² chat", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=deps.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(err.get("type") == "json_invalid" for err in errors):
+            return _error(
+                400,
+                "malformed_json",
+                "the body is not valid JSON",
+                [{"field": "body", "message": "invalid JSON"}],
+            )
+        fields = [
+            {"field": _field_name(tuple(err.get("loc", ()))), "message": str(err.get("msg", ""))}
+            for err in errors
+        ]
+        names = ", ".join(f["field"] for f in fields)
+        return _error(422, "validation_error", f"invalid request: {names}", fields)
+
+    @app.post("/api/v1/chat", status_code=202, response_model=ChatAccepted)
+    async def post_chat(body: ChatBody) -> Any:
+        try:
+            request = ChatRequest(
+                message=body.message,
+                session_id=body.session_id,
+                user_location=(
+                    GeoPoint(body.user_location.latitude, body.user_location.longitude)
+                    if body.user_location
+                    else None
+                ),
+                image_url=str(body.image_url) if body.image_url else None,
+            )
+        except InvalidRequestError as exc:
+            return _error(
+                422, "validation_error", str(exc), [{"field": exc.field, "message": exc.message}]
+            )
+        job = ChatJob(request)
+        now = time.time()
+        await deps.events.publish(
+            job.job_id, EventType.QUEUED, {"job_id": job.job_id, "trace_id": job.trace_id}
+        )
+        message = JobMessage(
+            job_id=job.job_id,
+            trace_id=job.trace_id,
+            request={
+                "message": request.message,
+                "session_id": request.session_id,
+                "user_location": body.user_location.model_dump() if body.user_location else None,
+                "image_url": request.image_url,
+            },
+            enqueued_at=now,
+            headers={"traceparent": traceparent(job.trace_id)},
+        )
+        try:
+            await deps.queue.enqueue(message)
+        except Exception as exc:
+            log.exception("enqueue_failed", extra={"job_id": job.job_id})
+            await deps.events.publish(
+                job.job_id,
+                EventType.ERROR,
+                {"code": "enqueue_failed", "message": type(exc).__name__, "trace_id": job.trace_id},
+            )
+            return _error(503, "unavailable", "the job queue is unavailable; retry later")
+        return ChatAccepted(
+            job_id=job.job_id,
+            stream_url=f"/api/v1/chat/{job.job_id}/events",
+            trace_id=job.trace_id,
+        )
+
+    @app.get("/api/v1/chat/{job_id}", response_model=JobView)
+    async def get_job(job_id: str) -> Any:
+        events = await _all_events(deps.events, job_id)
+        if not events:
+            return _error(404, "not_found", f"no job {job_id}")
+        last = events[-1]
+        return JobView(
+            job_id=job_id,
+            status=_status(events),
+            result=last.payload if last.type is EventType.DONE else None,
+            error=last.payload if last.type is EventType.ERROR else None,
+            last_event_id=last.id,
+        )
+
+    @app.get("/api/v1/chat/{job_id}/snapshot", response_model=Snapshot)
+    async def get_snapshot(job_id: str) -> Any:
+        events = await _all_events(deps.events, job_id)
+        if not events:
+            return _error(404, "not_found", f"no job {job_id}")
+        return Snapshot(
+            job_id=job_id,
+            status=_status(events),
+            text=_answer_so_far(events),
+            last_event_id=events[-1].id,
+            seq=events[-1].seq,
+        )
+
+    @app.get("/api/v1/chat/{job_id}/events")
+    async def get_events(
+        job_id: str,
+        last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
+        after: str | None = Query(default=None, description="Resume after this entry id."),
+    ) -> Any:
+        position = last_event_id or after
+        if position is not None:
+            try:
+                entry_key(position)
+            except ValueError:
+                field = "Last-Event-ID" if last_event_id else "after"
+                return _error(400, "invalid_event_id", f"{field}: not a stream entry id")
+        if not await deps.events.exists(job_id):
+            return _error(404, "not_found", f"no job {job_id}")
+        started = time.monotonic()
+
+        async def stream() -> AsyncIterator[dict[str, Any]]:
+            try:
+                async for event in deps.fanout.events(job_id, position):
+                    yield {
+                        "id": event.id,
+                        "event": event.type.value,
+                        "data": json.dumps({"seq": event.seq, **event.payload}, ensure_ascii=False),
+                        "retry": deps.reconnect_ms,
+                    }
+                    limit = deps.max_connection_s
+                    if limit is not None and time.monotonic() - started > limit:
+                        # Recycle long connections; the client resumes from this id.
+                        return
+            except SlowClientError:
+                log.warning("sse_client_disconnected_slow", extra={"job_id": job_id})
+
+        return EventSourceResponse(stream(), ping=int(max(1, deps.keepalive_s)))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Any:
+        checks = {"queue": await _safe(deps.queue.ping()), "events": await _events_ok(deps.events)}
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return files("eco2.entrypoints.api").joinpath("static/index.html").read_text("utf-8")
+
+    return app
+
+
+async def _safe(check: Awaitable[bool]) -> bool:
+    try:
+        return bool(await check)
+    except Exception:
+        return False
+
+
+async def _events_ok(events: EventStreamPort) -> bool:
+    try:
+        await events.exists("readiness-probe")
+    except Exception:
+        return False
+    return True

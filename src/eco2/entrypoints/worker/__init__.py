@@ -1,0 +1,1 @@
+"""The worker: consumes chat jobs from the queue and runs them."""

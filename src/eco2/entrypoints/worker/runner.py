@@ -1,0 +1,152 @@
+"""Runs queued chat jobs: timeouts, retries, poison jobs and graceful shutdown.
+
+A job is acknowledged only after its terminal event is written. A redelivered job first emits
+``retry`` (clients drop the partial answer) and starts over. On shutdown the worker stops
+taking jobs, lets in-flight ones finish for a grace period, then requeues the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from eco2.application.ports.events import EventSinkPort
+from eco2.application.ports.jobs import Delivery, JobQueuePort
+from eco2.application.process_chat import ProcessChat
+from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
+from eco2.domain.errors import InvalidRequestError
+from eco2.domain.events import EventType
+
+log = logging.getLogger(__name__)
+
+
+def request_from(raw: dict[str, Any]) -> ChatRequest:
+    """Rebuild a validated request from a job message's ``request`` dict.
+
+    Raises:
+        InvalidRequestError: when the dict is not a valid request.
+    """
+    try:
+        location = raw.get("user_location")
+        return ChatRequest(
+            message=raw["message"],
+            session_id=raw.get("session_id"),
+            user_location=GeoPoint(location["latitude"], location["longitude"])
+            if location
+            else None,
+            image_url=raw.get("image_url"),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise InvalidRequestError("request", f"malformed job: {exc!r}") from None
+
+
+class ChatWorker:
+    """Consumes jobs and runs them through the chat use case.
+
+    Args:
+        queue: Where jobs come from.
+        process_chat: The use case.
+        events: The job event streams (for ``retry``).
+        concurrency: Jobs run at once.
+        job_timeout_s: A job still running after this ends with an ``error`` event.
+        shutdown_grace_s: How long in-flight jobs may finish on shutdown.
+        max_deliveries: Redeliveries allowed; the broker hands a job over once more after
+            that (RabbitMQ quorum ``x-delivery-limit`` semantics), and that last delivery
+            ends the job with an ``error`` event instead of running it again.
+    """
+
+    def __init__(
+        self,
+        queue: JobQueuePort,
+        process_chat: ProcessChat,
+        events: EventSinkPort,
+        *,
+        concurrency: int = 8,
+        job_timeout_s: float = 120.0,
+        shutdown_grace_s: float = 30.0,
+        max_deliveries: int = 3,
+    ) -> None:
+        self._queue = queue
+        self._process_chat = process_chat
+        self._events = events
+        self._concurrency = concurrency
+        self._job_timeout_s = job_timeout_s
+        self._grace_s = shutdown_grace_s
+        self._max_deliveries = max_deliveries
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    @property
+    def inflight(self) -> int:
+        """Jobs running now."""
+        return len(self._inflight)
+
+    async def start(self) -> None:
+        """Start consuming."""
+        await self._queue.start_consuming(self.handle, self._concurrency)
+        log.info("worker_started", extra={"concurrency": self._concurrency})
+
+    async def handle(self, delivery: Delivery) -> None:
+        """Run one delivery to its terminal event, then acknowledge it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            await self._run(delivery)
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def _run(self, delivery: Delivery) -> None:
+        message = delivery.message
+        try:
+            request = request_from(message.request)
+        except InvalidRequestError as exc:
+            log.warning("job_rejected_invalid", extra={"job_id": message.job_id})
+            await self._events.publish(
+                message.job_id,
+                EventType.ERROR,
+                {"code": "invalid_job", "message": exc.message, "trace_id": message.trace_id},
+            )
+            await delivery.reject()
+            return
+        job = ChatJob(request, job_id=message.job_id, trace_id=message.trace_id)
+        if delivery.attempt > self._max_deliveries:
+            # Every earlier attempt died without a terminal event (a crash loop): give up.
+            log.error("job_delivery_limit", extra={"job_id": job.job_id})
+            await self._process_chat.fail(
+                job, "delivery_limit", f"the job failed {delivery.attempt - 1} times"
+            )
+            await delivery.reject()
+            return
+        if delivery.attempt > 1:
+            log.warning(
+                "job_redelivered", extra={"job_id": job.job_id, "attempt": delivery.attempt}
+            )
+            await self._events.publish(job.job_id, EventType.RETRY, {"attempt": delivery.attempt})
+        try:
+            async with asyncio.timeout(self._job_timeout_s):
+                await self._process_chat.execute(job)
+        except TimeoutError:
+            log.warning("job_timeout", extra={"job_id": job.job_id})
+            await self._process_chat.fail(
+                job, "timeout", f"no answer within {self._job_timeout_s:g} s"
+            )
+        except asyncio.CancelledError:
+            log.warning("job_requeued_on_shutdown", extra={"job_id": job.job_id})
+            await asyncio.shield(delivery.requeue())
+            raise
+        await delivery.ack()
+
+    async def stop(self) -> None:
+        """Stop consuming; let in-flight jobs finish within the grace period, requeue the rest."""
+        await self._queue.stop_consuming()
+        pending = set(self._inflight)
+        if pending:
+            log.info("worker_draining", extra={"inflight": len(pending)})
+            _, pending = await asyncio.wait(pending, timeout=self._grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        log.info("worker_stopped", extra={"requeued": len(pending)})

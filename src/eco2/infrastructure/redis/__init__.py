@@ -1,0 +1,1 @@
+"""Redis adapters for distributed mode: job event streams (DESIGN.md §4)."""

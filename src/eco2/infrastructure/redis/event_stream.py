@@ -1,0 +1,163 @@
+"""``EventStreamPort`` on Redis Streams: one stream per job, appended atomically by a Lua script.
+
+Keys, per job: ``{prefix}:job:{job_id}:events`` (the stream; fields ``seq``, ``type``, ``data``)
+and ``{prefix}:job:{job_id}:seq`` (the ``seq`` counter). ``publish`` is one round trip: the
+script increments the counter, appends with ``MAXLEN ~``, and on a terminal event sets the
+expiry of both keys, so ``seq`` order and entry-id order can never disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+
+from eco2.domain.events import EventType, StreamEvent, entry_key
+
+log = logging.getLogger(__name__)
+
+# KEYS: stream, seq counter. ARGV: max_len, type, data, terminal ("1"/"0"), ttl seconds.
+_PUBLISH_LUA = """
+local seq = redis.call('INCR', KEYS[2])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+    'seq', seq, 'type', ARGV[2], 'data', ARGV[3])
+if ARGV[4] == '1' then
+    redis.call('EXPIRE', KEYS[1], ARGV[5])
+    redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+return {seq, id}
+"""
+
+
+class RedisEventStream:
+    """Job event streams in Redis (``EventStreamPort``).
+
+    Args:
+        client: A ``redis.asyncio.Redis`` client, owned by this adapter from now on (``close``
+            closes it). Its ``socket_timeout``, if any, must exceed the longest ``block_ms``.
+        prefix: Key namespace.
+        ttl_after_terminal_s: Seconds a stream (and its counter) lives after a terminal event.
+        max_len: Approximate bound on entries kept per stream (Redis trims whole nodes).
+
+    Raises:
+        ValueError: when ``ttl_after_terminal_s`` or ``max_len`` is not positive.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str = "eco2",
+        ttl_after_terminal_s: int = 600,
+        max_len: int = 10_000,
+    ) -> None:
+        if ttl_after_terminal_s < 1:
+            raise ValueError("ttl_after_terminal_s must be at least 1")
+        if max_len < 1:
+            raise ValueError("max_len must be at least 1")
+        self._client = client
+        self._prefix = prefix
+        self._ttl = ttl_after_terminal_s
+        self._max_len = max_len
+        self._publish = client.register_script(_PUBLISH_LUA)
+
+    def stream_key(self, job_id: str) -> str:
+        """Return the Redis key of ``job_id``'s stream."""
+        return f"{self._prefix}:job:{job_id}:events"
+
+    def seq_key(self, job_id: str) -> str:
+        """Return the Redis key of ``job_id``'s ``seq`` counter."""
+        return f"{self._prefix}:job:{job_id}:seq"
+
+    async def publish(
+        self, job_id: str, event_type: EventType, payload: dict[str, Any]
+    ) -> StreamEvent:
+        """Append one event in a single round trip and return it with its ``seq`` and ``id``.
+
+        A terminal event (``done``/``error``) also (re)sets the expiry of the stream and counter.
+
+        Raises:
+            TypeError: when ``payload`` is not JSON-serialisable.
+        """
+        data = json.dumps(payload, ensure_ascii=False)
+        terminal = "1" if event_type.terminal else "0"
+        seq, entry_id = await self._publish(
+            keys=[self.stream_key(job_id), self.seq_key(job_id)],
+            args=[self._max_len, event_type.value, data, terminal, self._ttl],
+        )
+        return StreamEvent(int(seq), event_type, payload, _text(entry_id))
+
+    async def read(
+        self, job_id: str, after: str | None = None, *, block_ms: int = 0, count: int = 500
+    ) -> list[StreamEvent]:
+        """Return up to ``count`` events after entry id ``after`` (from the start when ``None``).
+
+        When none is there yet, wait up to ``block_ms`` (0: do not wait). Malformed entries are
+        logged and skipped; reading continues past them, so they never stall a reader.
+
+        Raises:
+            ValueError: when ``after`` is not an entry id (``"<ms>-<n>"`` or ``"<ms>"``).
+        """
+        if after is not None:
+            entry_key(after)  # raises ValueError on a malformed id
+        key = self.stream_key(job_id)
+        cursor = after or "0-0"
+        block = block_ms if block_ms > 0 else None
+        deadline = asyncio.get_running_loop().time() + block_ms / 1000
+        while True:
+            response = await self._client.xread({key: cursor}, count=count, block=block)
+            entries = _stream_entries(response)
+            events = [e for e in (_parse(job_id, raw_id, f) for raw_id, f in entries) if e]
+            ids = [raw_id for raw_id, _ in entries if raw_id is not None]
+            if events or not ids:
+                return events
+            # The whole batch was malformed: move past it rather than return an empty batch the
+            # caller would re-read forever, waiting only for what is left of ``block_ms``.
+            cursor = _text(ids[-1])
+            remaining_ms = int((deadline - asyncio.get_running_loop().time()) * 1000)
+            block = remaining_ms if block is not None and remaining_ms > 0 else None
+
+    async def exists(self, job_id: str) -> bool:
+        """Whether the job's stream exists (it expires some time after its terminal event)."""
+        return bool(await self._client.exists(self.stream_key(job_id)))
+
+    async def close(self) -> None:
+        """Close the Redis client and its connection pool."""
+        await self._client.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _stream_entries(response: Any) -> list[tuple[Any, Any]]:
+    """Entries of the one stream read, whatever shape the client's protocol settings give.
+
+    RESP2 (and legacy RESP3) clients return ``[[key, entries]]``; unified responses
+    ``{key: entries}``; older RESP3 parsing ``{key: [entries]}``.
+    """
+    if not response:
+        return []
+    entries = next(iter(response.values())) if isinstance(response, dict) else response[0][1]
+    if len(entries) == 1 and isinstance(entries[0], list):
+        entries = entries[0]
+    return list(entries)
+
+
+def _parse(job_id: str, raw_id: Any, fields: Any) -> StreamEvent | None:
+    entry_id = _text(raw_id) if raw_id is not None else None
+    try:
+        values = {_text(k): _text(v) for k, v in fields.items()}
+        payload = json.loads(values["data"])
+        if not isinstance(payload, dict) or entry_id is None:
+            raise ValueError("payload is not a JSON object")
+        return StreamEvent(int(values["seq"]), EventType(values["type"]), payload, entry_id)
+    except (AttributeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+        log.warning(
+            "event_stream_entry_malformed",
+            extra={"job_id": job_id, "entry_id": entry_id, "error": type(exc).__name__},
+        )
+        return None

@@ -1,0 +1,92 @@
+"""The web page in real headless Chromium against a running ``eco2 serve``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes.openai_server import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (scripts/ensure-system-deps.sh installs it)")
+        pytest.skip("chromium is not installed; run scripts/ensure-system-deps.sh")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ECO2_", "OPENAI_"))}
+    env["ECO2_OFFLINE_TOKENS_PER_S"] = "60"  # an answer takes a few seconds
+    env["ECO2_SSE_MAX_CONNECTION_S"] = "1"  # the server drops the stream every second
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("eco2")), "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(
+                f"eco2 serve did not start: {proc.stderr.read() if proc.stderr else ''}"
+            )
+        time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_chat_streams_the_answer_and_draws_the_timeline_and_resumes(server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(server)
+            page.fill("#message", "페트병 어떻게 버려?")
+            page.click("#send")
+            # The server drops the stream mid-answer; EventSource resumes with Last-Event-ID.
+            page.wait_for_selector("#meta[data-state=done]", timeout=60_000)
+            assert page.get_attribute("#meta", "data-consistent") == "true"
+            assert page.evaluate("window.eco2Connections") >= 2
+            assert "투명 페트병" in page.inner_text("#answer")
+            rows = page.eval_on_selector_all(
+                "#timeline .row", "rows => rows.map(r => [r.dataset.node, r.dataset.status])"
+            )
+            assert ["intent", "ok"] in rows and ["waste_rag", "ok"] in rows
+            assert ["answer", "ok"] in rows and ["weather", "not_configured"] in rows
+        finally:
+            browser.close()

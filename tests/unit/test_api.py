@@ -1,0 +1,117 @@
+"""The HTTP API in embedded mode: validation, job round trip, SSE resume, status, snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from eco2.bootstrap import Application
+from eco2.bootstrap.serving import build_embedded
+from eco2.entrypoints.api.app import create_app
+from tests.sse import SseEvent, parse_sse
+
+
+@pytest.fixture
+async def api(make_app: Callable[..., Application]) -> AsyncIterator[httpx.AsyncClient]:
+    app: FastAPI = create_app(build_embedded(application=make_app()))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://eco2.test") as client:
+            yield client
+
+
+async def chat(api: httpx.AsyncClient, message: str, **extra: Any) -> dict[str, Any]:
+    response = await api.post("/api/v1/chat", json={"message": message, **extra})
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+async def events(api: httpx.AsyncClient, job_id: str, last_id: str | None = None) -> list[SseEvent]:
+    headers = {"Last-Event-ID": last_id} if last_id else {}
+    response = await api.get(f"/api/v1/chat/{job_id}/events", headers=headers, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    return parse_sse(response.text)
+
+
+async def test_round_trip_and_the_token_invariant(api: httpx.AsyncClient) -> None:
+    accepted = await chat(api, "페트병 어떻게 버려?")
+    assert accepted["stream_url"] == f"/api/v1/chat/{accepted['job_id']}/events"
+    assert len(accepted["trace_id"]) == 32
+    stream = await events(api, accepted["job_id"])
+    assert stream[0].event == "queued" and stream[-1].event == "done"
+    assert [e.data["seq"] for e in stream] == list(range(1, len(stream) + 1))
+    tokens = "".join(e.data["text"] for e in stream if e.event == "token")
+    assert tokens == stream[-1].data["answer"] and "투명 페트병" in tokens
+    status = (await api.get(f"/api/v1/chat/{accepted['job_id']}")).json()
+    assert status["status"] == "done" and status["result"]["answer"] == tokens
+
+
+async def test_resume_after_every_event_reconstructs_the_answer(api: httpx.AsyncClient) -> None:
+    job_id = (await chat(api, "소파 버리는 방법이랑 내일 날씨"))["job_id"]
+    full = await events(api, job_id)
+    for i, cut in enumerate(full[:-1]):
+        rest = await events(api, job_id, last_id=cut.id)
+        assert [e.id for e in rest] == [e.id for e in full[i + 1 :]]
+    snapshot = (await api.get(f"/api/v1/chat/{job_id}/snapshot")).json()
+    assert snapshot["text"] == full[-1].data["answer"]
+    assert snapshot["last_event_id"] == full[-1].id
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"message": ""}, 422, "message"),
+        ({"message": "x" * 2001}, 422, "message"),
+        (
+            {"message": "hi", "user_location": {"latitude": 95, "longitude": 0}},
+            422,
+            "user_location.latitude",
+        ),
+        ({"message": "hi", "session_id": "has space"}, 422, "session_id"),
+        ({"message": "hi", "extra": 1}, 422, "extra"),
+        ({}, 422, "message"),
+    ],
+)
+async def test_validation_errors_name_the_field(
+    api: httpx.AsyncClient, body: dict[str, Any], status: int, field: str
+) -> None:
+    response = await api.post("/api/v1/chat", json=body)
+    assert response.status_code == status
+    assert field in [f["field"] for f in response.json()["fields"]]
+
+
+async def test_malformed_json_and_oversized_bodies(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/api/v1/chat", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400 and response.json()["error"] == "malformed_json"
+    response = await api.post("/api/v1/chat", json={"message": "가" * 20_000})
+    assert response.status_code == 413
+
+
+async def test_unknown_job_is_404(api: httpx.AsyncClient) -> None:
+    for path in ("", "/events", "/snapshot"):
+        response = await api.get(f"/api/v1/chat/nope{path}")
+        assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+async def test_health_ready_docs_and_page(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/healthz")).json() == {"status": "ok"}
+    ready = await api.get("/readyz")
+    assert ready.status_code == 200 and all(ready.json()["checks"].values())
+    assert "/api/v1/chat" in (await api.get("/openapi.json")).json()["paths"]
+    page = await api.get("/")
+    assert page.status_code == 200 and "EventSource" in page.text
+
+
+async def test_malformed_last_event_id_is_a_400(api: httpx.AsyncClient) -> None:
+    job_id = (await chat(api, "안녕하세요"))["job_id"]
+    response = await api.get(
+        f"/api/v1/chat/{job_id}/events", headers={"Last-Event-ID": "yesterday"}
+    )
+    assert response.status_code == 400 and response.json()["error"] == "invalid_event_id"

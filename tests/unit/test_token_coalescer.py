@@ -1,0 +1,54 @@
+"""Token coalescing: fewer entries, same text, order kept, time-bounded."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from eco2.application.token_coalescer import TokenCoalescer
+from eco2.domain.events import EventType, StreamEvent
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.events: list[StreamEvent] = []
+
+    async def publish(
+        self, job_id: str, event_type: EventType, payload: dict[str, Any]
+    ) -> StreamEvent:
+        event = StreamEvent(len(self.events) + 1, event_type, payload)
+        self.events.append(event)
+        return event
+
+
+async def test_flushes_every_n_tokens_and_keeps_text() -> None:
+    sink = RecordingSink()
+    out = TokenCoalescer(sink, "j", max_tokens=4, max_delay_s=10)
+    for i in range(10):
+        await out.token("answer", f"t{i} ")
+    await out.aclose()
+    assert [e.payload["count"] for e in sink.events] == [4, 4, 2]
+    assert "".join(e.payload["text"] for e in sink.events) == "".join(f"t{i} " for i in range(10))
+
+
+async def test_flushes_after_the_delay_without_more_tokens() -> None:
+    sink = RecordingSink()
+    out = TokenCoalescer(sink, "j", max_tokens=100, max_delay_s=0.01)
+    await out.token("answer", "a")
+    await asyncio.sleep(0.1)
+    assert [e.payload["text"] for e in sink.events] == ["a"]
+
+
+async def test_other_events_flush_first_and_node_changes_split() -> None:
+    sink = RecordingSink()
+    out = TokenCoalescer(sink, "j", max_tokens=100, max_delay_s=10)
+    await out.token("summarize", "s")
+    await out.token("answer", "a")
+    await out.token("answer", "b")
+    await out.event(EventType.DONE, {"answer": "ab"})
+    assert [(e.type, e.payload.get("node")) for e in sink.events] == [
+        (EventType.TOKEN, "summarize"),
+        (EventType.TOKEN, "answer"),
+        (EventType.DONE, None),
+    ]
+    assert sink.events[1].payload == {"node": "answer", "text": "ab", "count": 2}

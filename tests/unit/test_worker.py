@@ -1,0 +1,125 @@
+"""The worker: retry events, poison jobs, timeouts, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eco2.application.ports.jobs import JobMessage
+from eco2.bootstrap import Application
+from eco2.domain.chat import new_job_id, new_trace_id
+from eco2.domain.events import EventType, StreamEvent
+from eco2.entrypoints.worker.runner import ChatWorker
+from eco2.infrastructure.llm.offline_models import OfflineAnswerModel
+from eco2.infrastructure.memory.job_queue import InMemoryJobQueue
+
+
+@dataclass
+class FakeDelivery:
+    message: JobMessage
+    attempt: int = 1
+    outcome: list[str] = field(default_factory=list)
+
+    async def ack(self) -> None:
+        self.outcome.append("ack")
+
+    async def requeue(self) -> None:
+        self.outcome.append("requeue")
+
+    async def reject(self) -> None:
+        self.outcome.append("reject")
+
+
+def job(request: dict[str, Any] | None = None) -> JobMessage:
+    return JobMessage(
+        new_job_id(),
+        new_trace_id(),
+        request if request is not None else {"message": "페트병 어떻게 버려?"},
+        time.time(),
+        {},
+    )
+
+
+async def stream(app: Application, job_id: str) -> list[StreamEvent]:
+    return await app.events.read(job_id, None, count=10_000)
+
+
+def worker_for(app: Application, queue: Any = None, **kwargs: Any) -> ChatWorker:
+    queue = queue if queue is not None else InMemoryJobQueue()
+    return ChatWorker(queue, app.process_chat, app.events, **kwargs)
+
+
+async def test_redelivery_emits_retry_then_starts_over(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    delivery = FakeDelivery(job(), attempt=2)
+    await worker_for(app).handle(delivery)
+    events = await stream(app, delivery.message.job_id)
+    assert events[0].type is EventType.RETRY and events[0].payload == {"attempt": 2}
+    assert events[-1].type is EventType.DONE
+    assert delivery.outcome == ["ack"]
+
+
+async def test_poison_job_gets_an_error_event_and_is_rejected(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    delivery = FakeDelivery(job({"no_message": True}))
+    await worker_for(app).handle(delivery)
+    [event] = await stream(app, delivery.message.job_id)
+    assert event.type is EventType.ERROR and event.payload["code"] == "invalid_job"
+    assert delivery.outcome == ["reject"]
+
+
+async def test_timeout_ends_the_job_with_an_error(make_app: Callable[..., Application]) -> None:
+    app = make_app(answer_model=OfflineAnswerModel(tokens_per_s=5))
+    delivery = FakeDelivery(job())
+    await worker_for(app, job_timeout_s=0.3).handle(delivery)
+    events = await stream(app, delivery.message.job_id)
+    terminal = [e for e in events if e.type.terminal]
+    assert [e.payload["code"] for e in terminal] == ["timeout"]
+    assert delivery.outcome == ["ack"]
+
+
+async def test_shutdown_requeues_what_does_not_finish_in_the_grace_period(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app(answer_model=OfflineAnswerModel(tokens_per_s=20))
+    worker = worker_for(app, shutdown_grace_s=0.2)
+    delivery = FakeDelivery(job())
+    task = asyncio.create_task(worker.handle(delivery))
+    await asyncio.sleep(0.3)
+    assert worker.inflight == 1
+    await worker.stop()
+    assert task.done() and delivery.outcome == ["requeue"]
+    events = await stream(app, delivery.message.job_id)
+    assert not [e for e in events if e.type.terminal]
+
+
+async def test_shutdown_lets_short_jobs_finish(make_app: Callable[..., Application]) -> None:
+    app = make_app(answer_model=OfflineAnswerModel(tokens_per_s=200))
+    queue = InMemoryJobQueue()
+    worker = worker_for(app, queue, shutdown_grace_s=30)
+    await worker.start()
+    message = job()
+    await queue.enqueue(message)
+    await asyncio.sleep(0.2)
+    await worker.stop()
+    events = await stream(app, message.job_id)
+    assert events[-1].type is EventType.DONE
+    assert len(queue) == 0 and not await queue.dead_letters()
+
+
+async def test_a_crash_looping_job_ends_with_an_error_on_its_last_delivery(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    delivery = FakeDelivery(job(), attempt=4)
+    await worker_for(app, max_deliveries=3).handle(delivery)
+    [event] = await stream(app, delivery.message.job_id)
+    assert event.type is EventType.ERROR and event.payload["code"] == "delivery_limit"
+    assert delivery.outcome == ["reject"]
