@@ -99,6 +99,17 @@ class ServingSettings(BaseSettings):
     )
 
 
+class TelemetrySettings(BaseSettings):
+    """Metrics and tracing switches (DESIGN.md §5)."""
+
+    model_config = _COMMON
+
+    metrics_enabled: bool = Field(True, validation_alias=AliasChoices("ECO2_METRICS_ENABLED"))
+    worker_metrics_port: int = Field(
+        9101, ge=0, le=65535, validation_alias=AliasChoices("ECO2_WORKER_METRICS_PORT")
+    )
+
+
 class Settings(BaseSettings):
     """Everything the composition root needs."""
 
@@ -108,3 +119,4 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)

@@ -17,7 +17,7 @@ import uvicorn
 
 from eco2.bootstrap.serving import build_api
 from eco2.entrypoints.api.app import create_app
-from eco2.settings import ServingSettings, Settings
+from eco2.settings import ServingSettings, Settings, TelemetrySettings
 from tests.fakes.openai_server import free_port
 from tests.sse import SseEvent
 
@@ -35,13 +35,17 @@ def unique_env(**extra: str) -> dict[str, str]:
         "ECO2_AMQP_URL": AMQP_URL,
         "ECO2_QUEUE": f"eco2test.{tag}",
         "ECO2_COALESCE_DELAY_S": "0.005",
+        "ECO2_WORKER_METRICS_PORT": "0",
         **extra,
     }
 
 
 def settings_from(env: dict[str, str]) -> Settings:
     """Settings as a process with ``env`` would read them."""
-    return Settings(serving=ServingSettings(**env))  # type: ignore[arg-type]
+    return Settings(
+        serving=ServingSettings(**env),  # type: ignore[arg-type]
+        telemetry=TelemetrySettings(**env),  # type: ignore[arg-type]
+    )
 
 
 @contextmanager

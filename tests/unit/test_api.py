@@ -115,3 +115,18 @@ async def test_malformed_last_event_id_is_a_400(api: httpx.AsyncClient) -> None:
         f"/api/v1/chat/{job_id}/events", headers={"Last-Event-ID": "yesterday"}
     )
     assert response.status_code == 400 and response.json()["error"] == "invalid_event_id"
+
+
+async def test_metrics_endpoint_shows_http_sse_and_pipeline_metrics(api: httpx.AsyncClient) -> None:
+    job_id = (await chat(api, "페트병 어떻게 버려?"))["job_id"]
+    first = await events(api, job_id)
+    await events(api, job_id, last_id=first[2].id)
+    await api.get(f"/api/v1/chat/{job_id}/snapshot")
+    text = (await api.get("/metrics")).text
+    assert 'chat_http_requests_total{method="POST",route="/api/v1/chat",status="202"} 1.0' in text
+    assert 'route="/api/v1/chat/{job_id}/events"' in text and job_id not in text
+    assert 'chat_stream_recovery_total{status="success",type="catch_up"} 1.0' in text
+    assert 'chat_stream_recovery_total{status="success",type="snapshot"} 1.0' in text
+    assert "chat_sse_clients_connected 0.0" in text
+    assert 'chat_requests_total{intent="waste",provider="offline",status="success"} 1.0' in text
+    assert "process_cpu_seconds_total" in text

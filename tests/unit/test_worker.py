@@ -49,7 +49,7 @@ async def stream(app: Application, job_id: str) -> list[StreamEvent]:
 
 def worker_for(app: Application, queue: Any = None, **kwargs: Any) -> ChatWorker:
     queue = queue if queue is not None else InMemoryJobQueue()
-    return ChatWorker(queue, app.process_chat, app.events, **kwargs)
+    return ChatWorker(queue, app.process_chat, app.events, metrics=app.metrics, **kwargs)
 
 
 async def test_redelivery_emits_retry_then_starts_over(

@@ -10,7 +10,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from eco2.application.job_metrics import JobMetrics
 from eco2.application.ports.events import EventSinkPort
+from eco2.application.ports.metrics import MetricsPort
 from eco2.application.ports.pipeline import (
     ChatPipelinePort,
     NodeProgress,
@@ -55,6 +57,8 @@ class ProcessChat:
     Args:
         pipeline: The pipeline to run.
         events: Where the job's events go.
+        metrics: Where the job's metrics go.
+        provider: Model provider label for metrics.
         coalesce_tokens: Most tokens per ``token`` entry.
         coalesce_delay_s: Longest a token waits to be written.
     """
@@ -64,69 +68,103 @@ class ProcessChat:
         pipeline: ChatPipelinePort,
         events: EventSinkPort,
         *,
+        metrics: MetricsPort,
+        provider: str = "offline",
         coalesce_tokens: int = 16,
         coalesce_delay_s: float = 0.02,
     ) -> None:
         self._pipeline = pipeline
         self._events = events
+        self._metrics = metrics
+        self._provider = provider
         self._coalesce_tokens = coalesce_tokens
         self._coalesce_delay_s = coalesce_delay_s
 
-    async def execute(self, job: ChatJob) -> ChatOutcome | None:
+    async def execute(
+        self, job: ChatJob, attempt: int = 1, timeout_s: float | None = None
+    ) -> ChatOutcome | None:
         """Run ``job``; publish progress, tokens and one terminal event.
+
+        Args:
+            job: The job.
+            attempt: Its delivery attempt (for the ``recovered`` stream metric).
+            timeout_s: A job still running after this ends with an ``error`` event.
 
         Returns:
             The outcome, or ``None`` when the job ended with an ``error`` event.
 
         Raises:
-            asyncio.CancelledError: without a terminal event: the caller decides whether the
-                job is retried (shutdown) or failed (timeout, cancellation).
+            asyncio.CancelledError: without a terminal event: the caller requeues the job
+                (shutdown) or fails it.
         """
         job.status = JobStatus.RUNNING
-        timings: dict[str, NodeTiming] = {}
+        measured = JobMetrics(self._metrics, self._provider, attempt)
         out = TokenCoalescer(
             self._events,
             job.job_id,
             max_tokens=self._coalesce_tokens,
             max_delay_s=self._coalesce_delay_s,
+            tracker=measured.stream,
         )
         try:
-            async for update in self._pipeline.run(job):
-                if isinstance(update, TokenDelta):
-                    await out.token(update.node, update.text, update.count)
-                elif isinstance(update, NodeProgress):
-                    if update.phase is NodePhase.FINISHED:
-                        timings[update.node] = NodeTiming(
-                            update.node,
-                            update.status,
-                            update.at_ms - update.duration_ms,
-                            update.duration_ms,
-                        )
-                    await out.event(EventType.PROGRESS, _progress_payload(update))
-                elif isinstance(update, PipelineResult):
-                    outcome = ChatOutcome(
-                        job_id=job.job_id,
-                        trace_id=job.trace_id,
-                        answer=update.answer,
-                        intents=update.intents,
-                        subagents=update.subagents,
-                        nodes=sorted(timings.values(), key=lambda t: (t.start_ms, t.name)),
-                        usage=update.usage,
-                    )
-                    await out.event(EventType.DONE, outcome.to_dict())
-                    job.status = JobStatus.DONE
-                    return outcome
-            raise RuntimeError("pipeline ended without a result")
+            async with asyncio.timeout(timeout_s):
+                return await self._run(job, measured, out)
+        except TimeoutError:
+            log.warning("job_timeout", extra={"job_id": job.job_id})
+            await out.flush()
+            await self._fail(job, "timeout", f"no answer within {timeout_s:g} s", measured)
+            return None
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the job must end with a terminal event whatever happened
             log.exception("chat_job_failed", extra={"job_id": job.job_id})
             await out.flush()
-            await self.fail(job, "internal_error", f"{type(exc).__name__}: the job failed")
+            await self._fail(
+                job, "internal_error", f"{type(exc).__name__}: the job failed", measured
+            )
             return None
+        finally:
+            # Releases the active-streams gauge if the job ended any other way (shutdown).
+            measured.stream.finish("error")
+
+    async def _run(self, job: ChatJob, measured: JobMetrics, out: TokenCoalescer) -> ChatOutcome:
+        timings: dict[str, NodeTiming] = {}
+        async for update in self._pipeline.run(job):
+            if isinstance(update, TokenDelta):
+                measured.token()
+                await out.token(update.node, update.text, update.count)
+            elif isinstance(update, NodeProgress):
+                measured.progress(update)
+                if update.phase is NodePhase.FINISHED:
+                    timings[update.node] = NodeTiming(
+                        update.node,
+                        update.status,
+                        update.at_ms - update.duration_ms,
+                        update.duration_ms,
+                    )
+                await out.event(EventType.PROGRESS, _progress_payload(update))
+            elif isinstance(update, PipelineResult):
+                outcome = ChatOutcome(
+                    job_id=job.job_id,
+                    trace_id=job.trace_id,
+                    answer=update.answer,
+                    intents=update.intents,
+                    subagents=update.subagents,
+                    nodes=sorted(timings.values(), key=lambda t: (t.start_ms, t.name)),
+                    usage=update.usage,
+                )
+                await out.event(EventType.DONE, outcome.to_dict())
+                job.status = JobStatus.DONE
+                measured.done(update)
+                return outcome
+        raise RuntimeError("pipeline ended without a result")
 
     async def fail(self, job: ChatJob, code: str, message: str) -> None:
-        """Publish the job's terminal ``error`` event (also used by the worker on timeout)."""
+        """End a job that never ran (invalid, out of deliveries) with an ``error`` event."""
+        await self._fail(job, code, message, JobMetrics(self._metrics, self._provider))
+
+    async def _fail(self, job: ChatJob, code: str, message: str, measured: JobMetrics) -> None:
+        measured.failed(code)
         job.status = JobStatus.ERROR
         await asyncio.shield(
             self._events.publish(

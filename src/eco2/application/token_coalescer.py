@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 from eco2.application.ports.events import EventSinkPort
+from eco2.application.ports.metrics import StreamTracker
 from eco2.domain.events import EventType, StreamEvent
 
 
@@ -23,6 +25,7 @@ class TokenCoalescer:
         job_id: The job whose stream this writes.
         max_tokens: Flush after this many buffered tokens.
         max_delay_s: Flush this long after the first buffered token at the latest.
+        tracker: Receives each token's production time once its entry is durable.
     """
 
     def __init__(
@@ -32,6 +35,7 @@ class TokenCoalescer:
         *,
         max_tokens: int = 16,
         max_delay_s: float = 0.02,
+        tracker: StreamTracker | None = None,
     ) -> None:
         self._sink = sink
         self._job_id = job_id
@@ -39,7 +43,9 @@ class TokenCoalescer:
         self._max_delay_s = max_delay_s
         self._node = ""
         self._texts: list[str] = []
+        self._produced: list[float] = []
         self._count = 0
+        self._tracker = tracker
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
 
@@ -50,6 +56,7 @@ class TokenCoalescer:
                 await self._flush_locked()
             self._node = node
             self._texts.append(text)
+            self._produced.extend([time.perf_counter()] * count)
             self._count += count
             if self._count >= self._max_tokens:
                 await self._flush_locked()
@@ -85,8 +92,10 @@ class TokenCoalescer:
                 await timer
         if not self._texts:
             return
-        text, count = "".join(self._texts), self._count
-        self._texts, self._count = [], 0
+        text, count, produced = "".join(self._texts), self._count, self._produced
+        self._texts, self._count, self._produced = [], 0, []
         await self._sink.publish(
             self._job_id, EventType.TOKEN, {"node": self._node, "text": text, "count": count}
         )
+        if self._tracker is not None:
+            self._tracker.tokens(self._node, produced, time.perf_counter())

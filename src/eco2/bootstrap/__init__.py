@@ -15,9 +15,11 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from eco2.application.ports.events import EventStreamPort
 from eco2.application.ports.llm import IntentClassifierPort
+from eco2.application.ports.metrics import MetricsPort
 from eco2.application.process_chat import ProcessChat
 from eco2.domain.errors import Eco2Error
 from eco2.domain.events import StreamEvent
@@ -34,6 +36,8 @@ from eco2.infrastructure.integrations.prices import LocalPriceTable
 from eco2.infrastructure.llm.offline_classifier import OfflineIntentClassifier
 from eco2.infrastructure.llm.offline_models import OfflineAnswerModel, OfflineGeneralModel
 from eco2.infrastructure.memory.event_stream import InMemoryEventStream
+from eco2.infrastructure.prometheus.metrics import PrometheusMetrics
+from eco2.infrastructure.prometheus.noop import NoOpMetrics
 from eco2.infrastructure.retrieval.knowledge_base import load_knowledge_base
 from eco2.infrastructure.retrieval.korean import KoreanAnalyzer
 from eco2.infrastructure.retrieval.retriever import KnowledgeBaseRetriever
@@ -59,6 +63,8 @@ class Application:
     pipeline: LangGraphChatPipeline
     events: EventStreamPort
     process_chat: ProcessChat
+    metrics: MetricsPort
+    registry: CollectorRegistry | None
 
 
 def _openai_model(llm: LLMSettings) -> BaseChatModel:
@@ -136,6 +142,16 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     )
 
 
+def build_metrics(settings: Settings) -> tuple[MetricsPort, CollectorRegistry | None]:
+    """Prometheus metrics on a registry of their own (with process metrics), or NoOp."""
+    if not settings.telemetry.metrics_enabled:
+        return NoOpMetrics(), None
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return PrometheusMetrics(registry), registry
+
+
 def build_application(
     settings: Settings | None = None,
     *,
@@ -164,10 +180,13 @@ def build_application(
             max_len=serving.stream_max_len,
             listener=listener,
         )
+    metrics, registry = build_metrics(settings)
     process_chat = ProcessChat(
         pipeline,
         events,
+        metrics=metrics,
+        provider=settings.llm.provider.value,
         coalesce_tokens=serving.coalesce_tokens,
         coalesce_delay_s=serving.coalesce_delay_s,
     )
-    return Application(settings, ports, graph, pipeline, events, process_chat)
+    return Application(settings, ports, graph, pipeline, events, process_chat, metrics, registry)

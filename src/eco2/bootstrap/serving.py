@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from prometheus_client import start_http_server
 
-from eco2.bootstrap import Application, build_application
+from eco2.bootstrap import Application, build_application, build_metrics
 from eco2.entrypoints.api.app import ApiDeps
 from eco2.entrypoints.api.fanout import StreamFanout
 from eco2.entrypoints.worker.runner import ChatWorker
@@ -31,6 +32,7 @@ def _worker(application: Application, queue: Any) -> ChatWorker:
         job_timeout_s=serving.job_timeout_s,
         shutdown_grace_s=serving.shutdown_grace_s,
         max_deliveries=serving.max_deliveries,
+        metrics=application.metrics,
     )
 
 
@@ -43,6 +45,8 @@ def build_embedded(
     queue = InMemoryJobQueue(max_deliveries=serving.max_deliveries)
     worker = _worker(application, queue)
     return ApiDeps(
+        metrics=application.metrics,
+        registry=application.registry,
         events=application.events,
         queue=queue,
         fanout=StreamFanout(application.events, client_buffer=serving.sse_client_buffer),
@@ -81,7 +85,10 @@ def build_api(settings: Settings | None = None) -> ApiDeps:
         queue=serving.queue_name,
         max_deliveries=serving.max_deliveries,
     )
+    metrics, registry = build_metrics(settings)
     return ApiDeps(
+        metrics=metrics,
+        registry=registry,
         events=events,
         queue=queue,
         fanout=StreamFanout(events, client_buffer=serving.sse_client_buffer),
@@ -142,6 +149,10 @@ async def run_worker(
             settings, ports=ports, events=events, checkpointer=checkpointer
         )
         await queue.connect()
+        port = settings.telemetry.worker_metrics_port
+        if application.registry is not None and port:
+            start_http_server(port, addr="0.0.0.0", registry=application.registry)
+            log.info("worker_metrics_listening", extra={"port": port})
         worker = _worker(application, queue)
         try:
             await worker.start()

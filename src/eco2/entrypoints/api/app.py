@@ -15,15 +15,18 @@ from typing import Any
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from prometheus_client import CollectorRegistry
 from sse_starlette import EventSourceResponse
 
 from eco2.application.ports.events import EventStreamPort
 from eco2.application.ports.jobs import JobMessage, JobQueuePort
+from eco2.application.ports.metrics import MetricsPort
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
 from eco2.domain.errors import InvalidRequestError
 from eco2.domain.events import EventType, StreamEvent, entry_key
 from eco2.entrypoints.api.body_limit import BodySizeLimit
 from eco2.entrypoints.api.fanout import SlowClientError, StreamFanout
+from eco2.entrypoints.api.observability import instrument
 from eco2.entrypoints.api.schemas import ChatAccepted, ChatBody, JobView, Snapshot
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ class ApiDeps:
         events: The job event streams.
         queue: The job queue.
         fanout: Shared per-job stream readers.
+        metrics: HTTP, SSE and recovery metrics go here.
+        registry: What ``/metrics`` exposes (``None``: metrics disabled).
         keepalive_s: Seconds between SSE keep-alive comments.
         max_body_bytes: Largest accepted request body.
         reconnect_ms: The SSE ``retry`` hint: how soon a dropped client reconnects.
@@ -51,6 +56,8 @@ class ApiDeps:
     events: EventStreamPort
     queue: JobQueuePort
     fanout: StreamFanout
+    metrics: MetricsPort
+    registry: CollectorRegistry | None = None
     keepalive_s: float = 15.0
     max_body_bytes: int = 16_384
     reconnect_ms: int = 1000
@@ -114,6 +121,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     app = FastAPI(title="Eco² chat", version="0.1.0", lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=deps.max_body_bytes)
+    instrument(app, deps.metrics, deps.registry)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -200,7 +208,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
     async def get_snapshot(job_id: str) -> Any:
         events = await _all_events(deps.events, job_id)
         if not events:
+            deps.metrics.stream_recovery("snapshot", "error")
             return _error(404, "not_found", f"no job {job_id}")
+        deps.metrics.stream_recovery("snapshot", "success")
         return Snapshot(
             job_id=job_id,
             status=_status(events),
@@ -226,7 +236,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
             return _error(404, "not_found", f"no job {job_id}")
         started = time.monotonic()
 
+        if position is not None:
+            deps.metrics.stream_recovery("catch_up", "success")
+
         async def stream() -> AsyncIterator[dict[str, Any]]:
+            deps.metrics.sse_clients(+1)
             try:
                 async for event in deps.fanout.events(job_id, position):
                     yield {
@@ -241,6 +255,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
                         return
             except SlowClientError:
                 log.warning("sse_client_disconnected_slow", extra={"job_id": job_id})
+            finally:
+                deps.metrics.sse_clients(-1)
 
         return EventSourceResponse(stream(), ping=int(max(1, deps.keepalive_s)))
 

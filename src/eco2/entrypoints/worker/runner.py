@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from eco2.application.ports.events import EventSinkPort
 from eco2.application.ports.jobs import Delivery, JobQueuePort
+from eco2.application.ports.metrics import MetricsPort
 from eco2.application.process_chat import ProcessChat
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
 from eco2.domain.errors import InvalidRequestError
@@ -54,6 +56,7 @@ class ChatWorker:
         max_deliveries: Redeliveries allowed; the broker hands a job over once more after
             that (RabbitMQ quorum ``x-delivery-limit`` semantics), and that last delivery
             ends the job with an ``error`` event instead of running it again.
+        metrics: Queue wait and jobs in flight go here.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class ChatWorker:
         job_timeout_s: float = 120.0,
         shutdown_grace_s: float = 30.0,
         max_deliveries: int = 3,
+        metrics: MetricsPort,
     ) -> None:
         self._queue = queue
         self._process_chat = process_chat
@@ -74,6 +78,7 @@ class ChatWorker:
         self._job_timeout_s = job_timeout_s
         self._grace_s = shutdown_grace_s
         self._max_deliveries = max_deliveries
+        self._metrics = metrics
         self._inflight: set[asyncio.Task[Any]] = set()
 
     @property
@@ -124,18 +129,16 @@ class ChatWorker:
                 "job_redelivered", extra={"job_id": job.job_id, "attempt": delivery.attempt}
             )
             await self._events.publish(job.job_id, EventType.RETRY, {"attempt": delivery.attempt})
+        self._metrics.queue_wait(time.time() - message.enqueued_at)
+        self._metrics.jobs_in_flight(+1)
         try:
-            async with asyncio.timeout(self._job_timeout_s):
-                await self._process_chat.execute(job)
-        except TimeoutError:
-            log.warning("job_timeout", extra={"job_id": job.job_id})
-            await self._process_chat.fail(
-                job, "timeout", f"no answer within {self._job_timeout_s:g} s"
-            )
+            await self._process_chat.execute(job, delivery.attempt, self._job_timeout_s)
         except asyncio.CancelledError:
             log.warning("job_requeued_on_shutdown", extra={"job_id": job.job_id})
             await asyncio.shield(delivery.requeue())
             raise
+        finally:
+            self._metrics.jobs_in_flight(-1)
         await delivery.ack()
 
     async def stop(self) -> None:

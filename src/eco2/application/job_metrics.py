@@ -1,0 +1,77 @@
+"""Turns one job's pipeline updates into metrics (DESIGN.md §5), kept out of the use case."""
+
+from __future__ import annotations
+
+import time
+
+from eco2.application.ports.metrics import MetricsPort, StreamTracker
+from eco2.application.ports.pipeline import NodeProgress, PipelineResult
+from eco2.domain.events import NodePhase
+from eco2.domain.intents import Subagent
+
+_SUBAGENTS = frozenset(s.value for s in Subagent) | {"rag_fallback"}
+
+
+class JobMetrics:
+    """Records one job: node and sub-agent timings, RAG feedback, first token, outcome.
+
+    Args:
+        metrics: The metrics port.
+        provider: The model provider label.
+        attempt: Delivery attempt (a success after a retry is a ``recovered`` stream).
+    """
+
+    def __init__(self, metrics: MetricsPort, provider: str, attempt: int = 1) -> None:
+        self._metrics = metrics
+        self._provider = provider
+        self._attempt = attempt
+        self._started = time.perf_counter()
+        self._first_token: float | None = None
+        self._rag_quality: str | None = None
+        self._rag_fallback = "none"
+        self.stream: StreamTracker = metrics.stream(provider)
+
+    def progress(self, update: NodeProgress) -> None:
+        """Record a finished node (and sub-agent, and RAG grade)."""
+        if update.phase is not NodePhase.FINISHED:
+            return
+        seconds = update.duration_ms / 1000
+        self._metrics.node_finished(update.node, update.status, seconds)
+        if update.node in _SUBAGENTS:
+            self._metrics.subagent_call(update.node, update.status, seconds)
+        if update.node == Subagent.WASTE_RAG.value:
+            self._rag_quality = str(update.detail.get("quality", "poor"))
+        elif update.node == "rag_fallback":
+            self._rag_fallback = str(update.detail.get("path", "failed"))
+
+    def token(self) -> None:
+        """Note the first answer token's time."""
+        if self._first_token is None:
+            self._first_token = time.perf_counter()
+
+    def done(self, result: PipelineResult) -> None:
+        """Record a successful job."""
+        intent = result.intents[0] if result.intents else "general"
+        m = self._metrics
+        m.intents(result.intents)
+        m.request_finished(intent, "success", self._provider, self._elapsed())
+        if self._first_token is not None:
+            m.time_to_first_token(intent, self._first_token - self._started)
+        m.llm_tokens(
+            "answer",
+            self._provider,
+            result.usage.get("input_tokens", 0),
+            result.usage.get("output_tokens", 0),
+        )
+        if self._rag_quality is not None:
+            m.rag_feedback(self._rag_quality, self._rag_fallback)
+        self.stream.finish("recovered" if self._attempt > 1 else "success")
+
+    def failed(self, error_type: str, intent: str = "general") -> None:
+        """Record a failed job (timeout, crash, …)."""
+        self._metrics.error(intent, error_type)
+        self._metrics.request_finished(intent, "error", self._provider, self._elapsed())
+        self.stream.finish("error")
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self._started

@@ -1,0 +1,1 @@
+"""Metrics adapters: Prometheus (prometheus_client) and NoOp."""
