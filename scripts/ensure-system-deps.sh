@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs when they are missing:
-#   chromium  — the browser test drives the web page in headless Chromium.
+#   chromium   — the browser test drives the web page in headless Chromium;
+#   prometheus — its `promtool` checks and unit-tests the alert rules under deploy/.
 # Run by `make test`; a no-op when everything is present.
 set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
