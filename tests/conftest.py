@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from eco2.application.ports.telemetry import TelemetryConfigPort
 from eco2.bootstrap import Application, build_application, build_ports
 from eco2.infrastructure.llm.offline_classifier import OfflineIntentClassifier
 from eco2.infrastructure.retrieval.retriever import KnowledgeBaseRetriever
+from eco2.infrastructure.telemetry.langsmith import NoOpTelemetry
 from eco2.pipeline.context import Ports
 from eco2.settings import Settings
 
@@ -37,7 +39,15 @@ def classifier(offline_ports: Ports) -> OfflineIntentClassifier:
 def make_app(offline_ports: Ports) -> Callable[..., Application]:
     """Build an embedded application with some ports replaced by fakes."""
 
-    def make(settings: Settings | None = None, **overrides: Any) -> Application:
-        return build_application(settings or Settings(), ports=replace(offline_ports, **overrides))
+    def make(
+        settings: Settings | None = None,
+        telemetry: TelemetryConfigPort | None = None,
+        **overrides: Any,
+    ) -> Application:
+        return build_application(
+            settings or Settings(),
+            ports=replace(offline_ports, **overrides),
+            telemetry=telemetry or NoOpTelemetry("test"),
+        )
 
     return make

@@ -105,6 +105,9 @@ class TelemetrySettings(BaseSettings):
     model_config = _COMMON
 
     metrics_enabled: bool = Field(True, validation_alias=AliasChoices("ECO2_METRICS_ENABLED"))
+    default_tags: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("ECO2_TRACE_TAGS")
+    )
     worker_metrics_port: int = Field(
         9101, ge=0, le=65535, validation_alias=AliasChoices("ECO2_WORKER_METRICS_PORT")
     )

@@ -9,7 +9,6 @@ from eco2.bootstrap import Application
 from eco2.domain.chat import ChatJob, ChatRequest
 from eco2.domain.events import EventType, StreamEvent
 from eco2.pipeline.context import PipelineConfig
-from eco2.pipeline.runner import LangGraphChatPipeline
 from eco2.settings import PipelineSettings, Settings
 from tests.fakes.ports import FailingWeather, HangingWeather, SlowBulkWaste, SlowWeather
 
@@ -133,16 +132,6 @@ async def test_session_is_the_thread_and_keeps_history(
     assert kinds == ["human", "ai", "human", "ai"]
     # Contexts start empty each turn: the second turn only has the character context.
     assert [c["name"] for c in state.values["aggregated"]] == ["character"]
-
-
-def test_run_config_names_the_run_and_thread(make_app: Callable[..., Application]) -> None:
-    app = make_app()
-    assert isinstance(app.pipeline, LangGraphChatPipeline)
-    job = ChatJob(ChatRequest("hi", session_id="abc"))
-    config = app.pipeline.run_config(job)
-    assert config["run_name"] == f"chat:{job.job_id}"
-    assert config["configurable"] == {"thread_id": "abc"}
-    assert config["metadata"]["job_id"] == job.job_id
 
 
 def test_timeouts_per_subagent() -> None:

@@ -7,6 +7,7 @@ lifecycles of what they get back.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from eco2.application.ports.events import EventStreamPort
 from eco2.application.ports.llm import IntentClassifierPort
 from eco2.application.ports.metrics import MetricsPort
+from eco2.application.ports.telemetry import TelemetryConfigPort
 from eco2.application.process_chat import ProcessChat
 from eco2.domain.errors import Eco2Error
 from eco2.domain.events import StreamEvent
@@ -41,6 +43,7 @@ from eco2.infrastructure.prometheus.noop import NoOpMetrics
 from eco2.infrastructure.retrieval.knowledge_base import load_knowledge_base
 from eco2.infrastructure.retrieval.korean import KoreanAnalyzer
 from eco2.infrastructure.retrieval.retriever import KnowledgeBaseRetriever
+from eco2.infrastructure.telemetry.langsmith import build_telemetry
 from eco2.pipeline.context import PipelineConfig, Ports
 from eco2.pipeline.graph import ChatGraph, build_graph
 from eco2.pipeline.runner import LangGraphChatPipeline
@@ -63,6 +66,7 @@ class Application:
     pipeline: LangGraphChatPipeline
     events: EventStreamPort
     process_chat: ProcessChat
+    telemetry: TelemetryConfigPort
     metrics: MetricsPort
     registry: CollectorRegistry | None
 
@@ -158,6 +162,7 @@ def build_application(
     ports: Ports | None = None,
     events: EventStreamPort | None = None,
     checkpointer: BaseCheckpointSaver[Any] | None = None,
+    telemetry: TelemetryConfigPort | None = None,
     listener: Callable[[str, StreamEvent], None] | None = None,
 ) -> Application:
     """Wire the use case (in-memory events and checkpointer unless given).
@@ -167,13 +172,17 @@ def build_application(
         ports: Adapters to use instead of building them (tests pass fakes here).
         events: The event stream (default: in memory).
         checkpointer: Conversation memory (default: in memory).
+        telemetry: Tracing configuration (default: LangSmith from the environment, or NoOp).
         listener: Called with every event of the in-memory stream (the CLI prints tokens).
     """
     settings = settings or Settings()
     ports = ports or build_ports(settings)
     serving = settings.serving
     graph = build_graph(checkpointer=checkpointer or InMemorySaver())
-    pipeline = LangGraphChatPipeline(graph, ports, pipeline_config(settings))
+    telemetry = telemetry or build_telemetry(
+        os.environ, settings.environment, settings.telemetry.default_tags
+    )
+    pipeline = LangGraphChatPipeline(graph, ports, pipeline_config(settings), telemetry)
     if events is None:
         events = InMemoryEventStream(
             ttl_after_terminal_s=serving.stream_ttl_s,
@@ -189,4 +198,6 @@ def build_application(
         coalesce_tokens=serving.coalesce_tokens,
         coalesce_delay_s=serving.coalesce_delay_s,
     )
-    return Application(settings, ports, graph, pipeline, events, process_chat, metrics, registry)
+    return Application(
+        settings, ports, graph, pipeline, events, process_chat, telemetry, metrics, registry
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -14,6 +14,7 @@ from eco2.application.ports.pipeline import (
     PipelineUpdate,
     TokenDelta,
 )
+from eco2.application.ports.telemetry import TelemetryConfigPort
 from eco2.domain.chat import ChatJob
 from eco2.domain.events import NodePhase
 from eco2.pipeline.context import PipelineConfig, PipelineContext, Ports
@@ -28,27 +29,20 @@ class LangGraphChatPipeline:
         graph: The compiled graph (with its checkpointer).
         ports: The adapters nodes receive through the runtime context.
         config: Pipeline tunables.
+        telemetry: Per-job run configuration (LangSmith or NoOp).
     """
 
-    def __init__(self, graph: ChatGraph, ports: Ports, config: PipelineConfig) -> None:
+    def __init__(
+        self,
+        graph: ChatGraph,
+        ports: Ports,
+        config: PipelineConfig,
+        telemetry: TelemetryConfigPort,
+    ) -> None:
         self._graph = graph
         self._ports = ports
         self._config = config
-
-    def run_config(self, job: ChatJob) -> RunnableConfig:
-        """Return the LangChain run config of ``job`` (run name, thread id, metadata)."""
-        request = job.request
-        return {
-            "run_name": f"chat:{job.job_id}",
-            "configurable": {"thread_id": request.session_id or job.job_id},
-            "metadata": {
-                "job_id": job.job_id,
-                "session_id": request.session_id,
-                "user_id": request.user_id,
-                "trace_id": job.trace_id,
-            },
-            "tags": list(request.tags),
-        }
+        self._telemetry = telemetry
 
     async def run(self, job: ChatJob) -> AsyncIterator[PipelineUpdate]:
         """Yield node progress and tokens as they happen, then the result."""
@@ -73,20 +67,26 @@ class LangGraphChatPipeline:
             "answer": "",
         }
         final: dict[str, Any] = {}
-        async for mode, chunk in self._graph.astream(
-            state,
-            self.run_config(job),
-            context=context,
-            stream_mode=["custom", "values"],
-        ):
-            if not isinstance(chunk, dict):
-                continue
-            if mode == "values":
-                final = chunk
-            elif chunk.get("kind") == "token":
-                yield TokenDelta(chunk["node"], chunk["text"], int(chunk.get("count", 1)))
-            elif chunk.get("kind") == "progress":
-                yield _progress(chunk)
+        run_config = self._telemetry.run_config(job)
+        annotated = False
+        with self._telemetry.tracing():
+            async for mode, chunk in self._graph.astream(
+                state,
+                cast(RunnableConfig, run_config),
+                context=context,
+                stream_mode=["custom", "values"],
+            ):
+                if not isinstance(chunk, dict):
+                    continue
+                if mode == "values":
+                    final = chunk
+                    if not annotated and chunk.get("plan"):
+                        annotated = True
+                        self._telemetry.annotate(run_config, chunk["intents"], chunk["plan"])
+                elif chunk.get("kind") == "token":
+                    yield TokenDelta(chunk["node"], chunk["text"], int(chunk.get("count", 1)))
+                elif chunk.get("kind") == "progress":
+                    yield _progress(chunk)
         yield PipelineResult(
             answer=final.get("answer", ""),
             intents=list(final.get("intents", [])),

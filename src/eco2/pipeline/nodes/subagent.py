@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from langchain_core.runnables import RunnableLambda
 from langgraph.runtime import Runtime
 
 from eco2.domain.errors import NotConfiguredError, SubagentError
@@ -34,8 +35,15 @@ async def run_lookup(
     def result(status: SubagentStatus, data: dict[str, Any], error: str | None) -> SubagentResult:
         return SubagentResult(name, status, data, error, (time.perf_counter() - started) * 1000)
 
+    async def call(_: object) -> dict[str, Any]:
+        return await lookup(state, ctx)
+
+    # A child run of its own, so traces show each sub-agent call (tagged subagent:<name>).
+    runnable = RunnableLambda(call, name=f"subagent:{name}")
     try:
-        data = await asyncio.wait_for(lookup(state, ctx), timeout)
+        data = await asyncio.wait_for(
+            runnable.ainvoke(None, {"tags": [f"subagent:{name}"]}), timeout
+        )
     except TimeoutError:
         log.warning("subagent_timeout", extra={"subagent": name, "timeout_s": timeout})
         return result(SubagentStatus.TIMEOUT, {}, f"no answer within {timeout:g} s")

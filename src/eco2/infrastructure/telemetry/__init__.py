@@ -1,0 +1,1 @@
+"""Tracing adapters: LangSmith run configuration and OpenTelemetry."""

@@ -1,0 +1,161 @@
+"""LangSmith tracing, configured from the environment (DESIGN.md §5).
+
+``LANGCHAIN_TRACING_V2`` / ``LANGSMITH_TRACING``, ``LANGCHAIN_API_KEY`` / ``LANGSMITH_API_KEY``,
+``LANGCHAIN_PROJECT`` / ``LANGSMITH_PROJECT`` (default ``eco2-chat-worker``) and
+``LANGSMITH_ENDPOINT`` / ``LANGCHAIN_ENDPOINT``. Tracing is on only when it is switched on *and*
+a key is set; switched on without a key, a warning is logged and nothing is traced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from eco2.domain.chat import ChatJob
+from eco2.infrastructure.telemetry.run_config import intent_tags, job_run_config, merge_tags
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROJECT = "eco2-chat-worker"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _first(env: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = env.get(name)
+        if value:
+            return value
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class LangSmithConfig:
+    """LangSmith settings read from the environment (the key is never logged)."""
+
+    tracing: bool
+    api_key: str | None
+    project: str
+    endpoint: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LangSmithConfig:
+        """Read both the ``LANGCHAIN_*`` and the ``LANGSMITH_*`` spellings."""
+        flag = _first(env, "LANGCHAIN_TRACING_V2", "LANGSMITH_TRACING_V2", "LANGSMITH_TRACING")
+        return cls(
+            tracing=(flag or "").strip().lower() in _TRUE,
+            api_key=_first(env, "LANGCHAIN_API_KEY", "LANGSMITH_API_KEY"),
+            project=_first(env, "LANGCHAIN_PROJECT", "LANGSMITH_PROJECT") or DEFAULT_PROJECT,
+            endpoint=_first(env, "LANGSMITH_ENDPOINT", "LANGCHAIN_ENDPOINT"),
+        )
+
+    @property
+    def enabled(self) -> bool:
+        """On only when switched on and a key is set."""
+        return self.tracing and bool(self.api_key)
+
+
+class NoOpTelemetry:
+    """``TelemetryConfigPort`` that traces nothing, even if LangChain's env switch is on."""
+
+    def __init__(self, environment: str = "dev", default_tags: Sequence[str] = ()) -> None:
+        self._environment = environment
+        self._default_tags = tuple(default_tags)
+
+    @property
+    def enabled(self) -> bool:
+        """Never."""
+        return False
+
+    def run_config(self, job: ChatJob) -> dict[str, Any]:
+        """Run name, tags and metadata still identify the run for local callbacks."""
+        return job_run_config(job, self._environment, self._default_tags)
+
+    def annotate(
+        self, config: dict[str, Any], intents: Sequence[str], subagents: Sequence[str]
+    ) -> None:
+        """Nothing to annotate."""
+
+    def tracing(self) -> AbstractContextManager[None]:
+        """Switch LangChain tracing off for the job."""
+        from langsmith.run_helpers import tracing_context
+
+        return tracing_context(enabled=False)
+
+    def flush(self) -> None:
+        """Nothing buffered."""
+
+
+class LangSmithTelemetry:
+    """``TelemetryConfigPort`` sending each job's run tree to LangSmith.
+
+    Args:
+        config: Endpoint, key and project.
+        environment: Goes into the ``env:*`` tag.
+        default_tags: Tags every run carries (merged with per-request tags).
+        auto_batch: Batch posts in the SDK's background thread (on in production).
+    """
+
+    def __init__(
+        self,
+        config: LangSmithConfig,
+        environment: str,
+        default_tags: Sequence[str] = (),
+        auto_batch: bool = True,
+    ) -> None:
+        from langchain_core.tracers.langchain import LangChainTracer
+        from langsmith import Client
+
+        self._environment = environment
+        self._default_tags = tuple(default_tags)
+        self._client = Client(
+            api_url=config.endpoint, api_key=config.api_key, auto_batch_tracing=auto_batch
+        )
+        self._tracer = LangChainTracer(project_name=config.project, client=self._client)
+        log.info("langsmith_tracing_enabled", extra={"project": config.project})
+
+    @property
+    def enabled(self) -> bool:
+        """Always, once built."""
+        return True
+
+    def run_config(self, job: ChatJob) -> dict[str, Any]:
+        """The job's run config with the LangSmith tracer as its callback."""
+        config = job_run_config(job, self._environment, self._default_tags)
+        config["callbacks"] = [self._tracer]
+        return config
+
+    def annotate(
+        self, config: dict[str, Any], intents: Sequence[str], subagents: Sequence[str]
+    ) -> None:
+        """Add intent/sub-agent tags and the intent to the root run before it is sent."""
+        root = self._tracer.run_map.get(str(config.get("run_id")))
+        if root is None:
+            return
+        root.tags = merge_tags(root.tags or [], intent_tags(intents, subagents))
+        metadata = root.extra.setdefault("metadata", {})
+        metadata["intent"] = intents[0] if intents else "general"
+        metadata["intents"] = list(intents)
+
+    def tracing(self) -> AbstractContextManager[None]:
+        """Tracing follows the explicit tracer; nothing to switch."""
+        return nullcontext()
+
+    def flush(self) -> None:
+        """Wait for queued runs to be sent."""
+        self._tracer.wait_for_futures()
+        self._client.flush()
+
+
+def build_telemetry(
+    env: Mapping[str, str], environment: str, default_tags: Sequence[str] = ()
+) -> LangSmithTelemetry | NoOpTelemetry:
+    """LangSmith when switched on with a key; NoOp otherwise (with a warning if half-set)."""
+    config = LangSmithConfig.from_env(env)
+    if config.enabled:
+        return LangSmithTelemetry(config, environment, default_tags)
+    if config.tracing:
+        log.warning("langsmith_tracing_disabled", extra={"reason": "no API key set"})
+    return NoOpTelemetry(environment, default_tags)

@@ -1,0 +1,99 @@
+"""LangSmith: configuration from the environment, per-job run config, the real run tree."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from eco2.bootstrap import Application
+from eco2.domain.chat import ChatJob, ChatRequest
+from eco2.infrastructure.telemetry.langsmith import (
+    LangSmithConfig,
+    LangSmithTelemetry,
+    NoOpTelemetry,
+    build_telemetry,
+)
+from eco2.infrastructure.telemetry.run_config import job_run_config, merge_tags
+from tests.fakes.langsmith_server import LangSmithStub, running_langsmith_stub
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[LangSmithStub]:
+    with running_langsmith_stub() as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("env", "enabled", "project"),
+    [
+        ({"LANGCHAIN_TRACING_V2": "true", "LANGCHAIN_API_KEY": "k"}, True, "eco2-chat-worker"),
+        (
+            {"LANGSMITH_TRACING": "true", "LANGSMITH_API_KEY": "k", "LANGSMITH_PROJECT": "p"},
+            True,
+            "p",
+        ),
+        ({"LANGCHAIN_TRACING_V2": "true"}, False, "eco2-chat-worker"),
+        ({"LANGCHAIN_API_KEY": "k"}, False, "eco2-chat-worker"),
+        ({}, False, "eco2-chat-worker"),
+    ],
+)
+def test_config_from_either_spelling(env: dict[str, str], enabled: bool, project: str) -> None:
+    config = LangSmithConfig.from_env(env)
+    assert config.enabled is enabled and config.project == project
+
+
+def test_tracing_without_a_key_warns_and_traces_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    telemetry = build_telemetry({"LANGCHAIN_TRACING_V2": "true"}, "test")
+    assert isinstance(telemetry, NoOpTelemetry) and not telemetry.enabled
+    assert "langsmith_tracing_disabled" in caplog.text
+
+
+def test_run_config_merges_tags_without_duplicates_or_mutation() -> None:
+    defaults = ["team:eco2", "env:test"]
+    request_tags = ("team:eco2", "ab:variant-b")
+    job = ChatJob(ChatRequest("hi", session_id="s-9", user_id="u-1", tags=request_tags))
+    config = job_run_config(job, "test", defaults)
+    assert config["run_name"] == f"chat:{job.job_id}"
+    assert config["tags"] == ["env:test", "team:eco2", "ab:variant-b"]
+    assert defaults == ["team:eco2", "env:test"] and request_tags == ("team:eco2", "ab:variant-b")
+    assert config["metadata"] == {
+        "job_id": job.job_id,
+        "user_id": "u-1",
+        "session_id": "s-9",
+        "trace_id": job.trace_id,
+    }
+    assert config["configurable"] == {"thread_id": "s-9"}
+    assert merge_tags(["a", "b"], ["b", "c"]) == ["a", "b", "c"]
+
+
+async def test_a_real_job_posts_its_run_tree(
+    stub: LangSmithStub, make_app: Callable[..., Application]
+) -> None:
+    config = LangSmithConfig(True, "ls-test-key", "eco2-test", stub.url)
+    telemetry = LangSmithTelemetry(config, "test", default_tags=["team:eco2"])
+    app = make_app(telemetry=telemetry)
+    job = ChatJob(ChatRequest("소파 버리는 방법이랑 내일 날씨", session_id="s-1", user_id="u-7"))
+    await app.process_chat.execute(job)
+    telemetry.flush()
+    deadline = time.monotonic() + 10
+    while not [
+        r for r in stub.roots() if r.get("name") == f"chat:{job.job_id}" and r.get("end_time")
+    ]:
+        assert time.monotonic() < deadline, "the root run never arrived"
+        await asyncio.sleep(0.05)
+    [root] = [r for r in stub.roots() if r.get("name") == f"chat:{job.job_id}"]
+    tags = set(root["tags"])
+    assert {"env:test", "team:eco2", "intent:bulk_waste", "intent:weather"} <= tags
+    assert {"subagent:bulk_waste", "subagent:weather"} <= tags
+    metadata = root["extra"]["metadata"]
+    assert metadata["job_id"] == job.job_id and metadata["user_id"] == "u-7"
+    assert metadata["session_id"] == "s-1" and metadata["intent"] == "bulk_waste"
+    children = {r["name"] for r in stub.children(str(root["id"]))}
+    assert {"intent", "router", "bulk_waste", "weather", "aggregator", "answer"} <= children
+    sub_runs = [r for r in stub.runs.values() if r.get("name") == "subagent:weather"]
+    assert sub_runs and "subagent:weather" in sub_runs[0]["tags"]
+    assert all("ls-test-key" not in str(r) for r in stub.runs.values())
+    assert stub.headers[0]["x-api-key"] == "ls-test-key"
