@@ -10,12 +10,14 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from eco2.application.ports.events import EventStreamPort
@@ -44,6 +46,7 @@ from eco2.infrastructure.retrieval.knowledge_base import load_knowledge_base
 from eco2.infrastructure.retrieval.korean import KoreanAnalyzer
 from eco2.infrastructure.retrieval.retriever import KnowledgeBaseRetriever
 from eco2.infrastructure.telemetry.langsmith import build_telemetry
+from eco2.infrastructure.telemetry.otel import tracer_from_env
 from eco2.pipeline.context import PipelineConfig, Ports
 from eco2.pipeline.graph import ChatGraph, build_graph
 from eco2.pipeline.runner import LangGraphChatPipeline
@@ -146,6 +149,15 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     )
 
 
+def build_tracing(service_name: str) -> tuple[TracerProvider | None, trace.Tracer]:
+    """OpenTelemetry from the standard environment: ``(provider, tracer)``, or no-op."""
+    tracer = tracer_from_env(os.environ, service_name)
+    provider = trace.get_tracer_provider()
+    if isinstance(tracer, trace.NoOpTracer) or not isinstance(provider, TracerProvider):
+        return None, tracer
+    return provider, tracer
+
+
 def build_metrics(settings: Settings) -> tuple[MetricsPort, CollectorRegistry | None]:
     """Prometheus metrics on a registry of their own (with process metrics), or NoOp."""
     if not settings.telemetry.metrics_enabled:
@@ -163,6 +175,7 @@ def build_application(
     events: EventStreamPort | None = None,
     checkpointer: BaseCheckpointSaver[Any] | None = None,
     telemetry: TelemetryConfigPort | None = None,
+    tracer: trace.Tracer | None = None,
     listener: Callable[[str, StreamEvent], None] | None = None,
 ) -> Application:
     """Wire the use case (in-memory events and checkpointer unless given).
@@ -173,10 +186,13 @@ def build_application(
         events: The event stream (default: in memory).
         checkpointer: Conversation memory (default: in memory).
         telemetry: Tracing configuration (default: LangSmith from the environment, or NoOp).
+        tracer: OpenTelemetry tracer for node, sub-agent and model spans.
         listener: Called with every event of the in-memory stream (the CLI prints tokens).
     """
     settings = settings or Settings()
     ports = ports or build_ports(settings)
+    if tracer is not None:
+        ports = replace(ports, tracer=tracer)
     serving = settings.serving
     graph = build_graph(checkpointer=checkpointer or InMemorySaver())
     telemetry = telemetry or build_telemetry(

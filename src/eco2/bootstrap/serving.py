@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import start_http_server
 
-from eco2.bootstrap import Application, build_application, build_metrics
+from eco2.bootstrap import Application, build_application, build_metrics, build_tracing
 from eco2.entrypoints.api.app import ApiDeps
 from eco2.entrypoints.api.fanout import StreamFanout
 from eco2.entrypoints.worker.runner import ChatWorker
 from eco2.infrastructure.memory.job_queue import InMemoryJobQueue
+from eco2.infrastructure.telemetry.otel import INSTRUMENTATION
 from eco2.pipeline.context import Ports
 from eco2.settings import Settings
 
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def _worker(application: Application, queue: Any) -> ChatWorker:
+    """The worker of ``application`` on ``queue``."""
     serving = application.settings.serving
     return ChatWorker(
         queue,
@@ -33,14 +36,39 @@ def _worker(application: Application, queue: Any) -> ChatWorker:
         shutdown_grace_s=serving.shutdown_grace_s,
         max_deliveries=serving.max_deliveries,
         metrics=application.metrics,
+        tracer=application.ports.tracer,
     )
 
 
+def _flush(provider: TracerProvider | None) -> Callable[[], Awaitable[None]]:
+    """A shutdown hook sending the spans still buffered."""
+
+    async def flush() -> None:
+        if provider is not None:
+            await asyncio.to_thread(provider.shutdown)
+
+    return flush
+
+
 def build_embedded(
-    settings: Settings | None = None, *, application: Application | None = None
+    settings: Settings | None = None,
+    *,
+    application: Application | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> ApiDeps:
-    """API + worker in one process: in-memory queue and streams, offline-capable models."""
-    application = application or build_application(settings)
+    """API + worker in one process: in-memory queue and streams, offline-capable models.
+
+    Args:
+        settings: Settings (default: from the environment).
+        application: A prebuilt application (tests share adapters).
+        tracer_provider: OpenTelemetry provider (default: from the environment, or none).
+    """
+    provider, tracer = (
+        (tracer_provider, tracer_provider.get_tracer(INSTRUMENTATION))
+        if tracer_provider is not None
+        else build_tracing("eco2")
+    )
+    application = application or build_application(settings, tracer=tracer)
     serving = application.settings.serving
     queue = InMemoryJobQueue(max_deliveries=serving.max_deliveries)
     worker = _worker(application, queue)
@@ -53,8 +81,10 @@ def build_embedded(
         keepalive_s=serving.sse_keepalive_s,
         max_body_bytes=serving.max_body_bytes,
         max_connection_s=serving.sse_max_connection_s,
+        tracer=application.ports.tracer,
+        tracer_provider=provider,
         on_startup=[worker.start],
-        on_shutdown=[worker.stop, queue.close],
+        on_shutdown=[worker.stop, queue.close, _flush(provider)],
     )
 
 
@@ -86,9 +116,12 @@ def build_api(settings: Settings | None = None) -> ApiDeps:
         max_deliveries=serving.max_deliveries,
     )
     metrics, registry = build_metrics(settings)
+    provider, tracer = build_tracing("eco2-api")
     return ApiDeps(
         metrics=metrics,
         registry=registry,
+        tracer=tracer,
+        tracer_provider=provider,
         events=events,
         queue=queue,
         fanout=StreamFanout(events, client_buffer=serving.sse_client_buffer),
@@ -96,7 +129,7 @@ def build_api(settings: Settings | None = None) -> ApiDeps:
         max_body_bytes=serving.max_body_bytes,
         max_connection_s=serving.sse_max_connection_s,
         on_startup=[queue.connect],
-        on_shutdown=[queue.close, events.close],
+        on_shutdown=[queue.close, events.close, _flush(provider)],
     )
 
 
@@ -144,9 +177,10 @@ async def run_worker(
         queue=serving.queue_name,
         max_deliveries=serving.max_deliveries,
     )
+    provider, tracer = build_tracing("eco2-worker")
     async with _checkpointer(settings) as checkpointer:
         application = build_application(
-            settings, ports=ports, events=events, checkpointer=checkpointer
+            settings, ports=ports, events=events, checkpointer=checkpointer, tracer=tracer
         )
         await queue.connect()
         port = settings.telemetry.worker_metrics_port
@@ -163,3 +197,5 @@ async def run_worker(
         finally:
             await queue.close()
             await events.close()
+            await _flush(provider)()
+            application.telemetry.flush()

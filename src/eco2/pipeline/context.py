@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
+from opentelemetry import trace
 
 from eco2.application.ports.integrations import (
     BulkWastePort,
@@ -38,6 +39,7 @@ class Ports:
     collection_points: CollectionPointPort
     web_search: WebSearchPort
     image_generation: ImageGenerationPort
+    tracer: trace.Tracer = field(default_factory=trace.NoOpTracer)
 
 
 @dataclass(frozen=True, slots=True)

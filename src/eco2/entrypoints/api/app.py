@@ -15,19 +15,22 @@ from typing import Any
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 from sse_starlette import EventSourceResponse
 
 from eco2.application.ports.events import EventStreamPort
 from eco2.application.ports.jobs import JobMessage, JobQueuePort
 from eco2.application.ports.metrics import MetricsPort
-from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
+from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint, new_trace_id
 from eco2.domain.errors import InvalidRequestError
 from eco2.domain.events import EventType, StreamEvent, entry_key
 from eco2.entrypoints.api.body_limit import BodySizeLimit
 from eco2.entrypoints.api.fanout import SlowClientError, StreamFanout
 from eco2.entrypoints.api.observability import instrument
 from eco2.entrypoints.api.schemas import ChatAccepted, ChatBody, JobView, Snapshot
+from eco2.infrastructure.telemetry.otel import inject_headers, trace_id_of_current_span
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ class ApiDeps:
         fanout: Shared per-job stream readers.
         metrics: HTTP, SSE and recovery metrics go here.
         registry: What ``/metrics`` exposes (``None``: metrics disabled).
+        tracer: Spans for publishing jobs (no-op unless OpenTelemetry is on).
+        tracer_provider: Given to the FastAPI instrumentation (server spans) when set.
         keepalive_s: Seconds between SSE keep-alive comments.
         max_body_bytes: Largest accepted request body.
         reconnect_ms: The SSE ``retry`` hint: how soon a dropped client reconnects.
@@ -58,6 +63,8 @@ class ApiDeps:
     fanout: StreamFanout
     metrics: MetricsPort
     registry: CollectorRegistry | None = None
+    tracer: trace.Tracer = field(default_factory=trace.NoOpTracer)
+    tracer_provider: Any = None
     keepalive_s: float = 15.0
     max_body_bytes: int = 16_384
     reconnect_ms: int = 1000
@@ -122,6 +129,15 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app = FastAPI(title="Eco² chat", version="0.1.0", lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=deps.max_body_bytes)
     instrument(app, deps.metrics, deps.registry)
+    if deps.tracer_provider is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=deps.tracer_provider,
+            excluded_urls="healthz,readyz,metrics",
+            exclude_spans=["receive", "send"],  # no span per SSE event
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -157,7 +173,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
             return _error(
                 422, "validation_error", str(exc), [{"field": exc.field, "message": exc.message}]
             )
-        job = ChatJob(request)
+        # With OpenTelemetry on, the job's trace id is this request's trace.
+        job = ChatJob(request, trace_id=trace_id_of_current_span() or new_trace_id())
         now = time.time()
         await deps.events.publish(
             job.job_id, EventType.QUEUED, {"job_id": job.job_id, "trace_id": job.trace_id}
@@ -172,10 +189,18 @@ def create_app(deps: ApiDeps) -> FastAPI:
                 "image_url": request.image_url,
             },
             enqueued_at=now,
-            headers={"traceparent": traceparent(job.trace_id)},
+            headers={},
         )
         try:
-            await deps.queue.enqueue(message)
+            with deps.tracer.start_as_current_span(
+                "publish eco2.chat.jobs",
+                kind=SpanKind.PRODUCER,
+                attributes={"messaging.operation.type": "send", "eco2.job_id": job.job_id},
+            ):
+                message.headers.update(
+                    inject_headers() or {"traceparent": traceparent(job.trace_id)}
+                )
+                await deps.queue.enqueue(message)
         except Exception as exc:
             log.exception("enqueue_failed", extra={"job_id": job.job_id})
             await deps.events.publish(

@@ -12,6 +12,9 @@ import logging
 import time
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
 from eco2.application.ports.events import EventSinkPort
 from eco2.application.ports.jobs import Delivery, JobQueuePort
 from eco2.application.ports.metrics import MetricsPort
@@ -19,6 +22,7 @@ from eco2.application.process_chat import ProcessChat
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
 from eco2.domain.errors import InvalidRequestError
 from eco2.domain.events import EventType
+from eco2.infrastructure.telemetry.otel import extract_context
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ class ChatWorker:
             that (RabbitMQ quorum ``x-delivery-limit`` semantics), and that last delivery
             ends the job with an ``error`` event instead of running it again.
         metrics: Queue wait and jobs in flight go here.
+        tracer: The job span continues the trace carried in the message headers.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class ChatWorker:
         shutdown_grace_s: float = 30.0,
         max_deliveries: int = 3,
         metrics: MetricsPort,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._queue = queue
         self._process_chat = process_chat
@@ -79,6 +85,7 @@ class ChatWorker:
         self._grace_s = shutdown_grace_s
         self._max_deliveries = max_deliveries
         self._metrics = metrics
+        self._tracer = tracer or trace.NoOpTracer()
         self._inflight: set[asyncio.Task[Any]] = set()
 
     @property
@@ -131,8 +138,20 @@ class ChatWorker:
             await self._events.publish(job.job_id, EventType.RETRY, {"attempt": delivery.attempt})
         self._metrics.queue_wait(time.time() - message.enqueued_at)
         self._metrics.jobs_in_flight(+1)
+        span = self._tracer.start_span(
+            "chat job",
+            context=extract_context(message.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "process",
+                "eco2.job_id": job.job_id,
+                "eco2.attempt": delivery.attempt,
+            },
+        )
         try:
-            await self._process_chat.execute(job, delivery.attempt, self._job_timeout_s)
+            with trace.use_span(span, end_on_exit=True):
+                await self._process_chat.execute(job, delivery.attempt, self._job_timeout_s)
         except asyncio.CancelledError:
             log.warning("job_requeued_on_shutdown", extra={"job_id": job.job_id})
             await asyncio.shield(delivery.requeue())

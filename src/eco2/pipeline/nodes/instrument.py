@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
+from opentelemetry.trace import Status, StatusCode
 
 from eco2.pipeline.context import PipelineContext
 from eco2.pipeline.state import ChatState
@@ -23,7 +24,7 @@ class GraphNode(Protocol):
 
 
 def instrumented(name: str, fn: NodeFn) -> GraphNode:
-    """Return ``fn`` wrapped to emit ``progress`` custom events around each run.
+    """Return ``fn`` wrapped in a ``node {name}`` span, emitting ``progress`` events around it.
 
     A sub-agent node's status is its context's status; other nodes are ``ok`` unless they raise.
     """
@@ -35,27 +36,38 @@ def instrumented(name: str, fn: NodeFn) -> GraphNode:
         write({"kind": "progress", "node": name, "phase": "started", "at_ms": started})
         status: str = "error"
         detail: dict[str, Any] = {}
-        try:
-            result = await fn(state, runtime)
-            status, detail = _status_of(result)
-            return result
-        finally:
-            ended = ctx.elapsed_ms()
-            write(
-                {
-                    "kind": "progress",
-                    "node": name,
-                    "phase": "finished",
-                    "at_ms": ended,
-                    "status": status,
-                    "duration_ms": ended - started,
-                    "detail": detail,
-                }
-            )
+        with ctx.ports.tracer.start_as_current_span(
+            f"node {name}", attributes={"eco2.node": name, "eco2.job_id": ctx.job_id}
+        ) as span:
+            try:
+                result = await fn(state, runtime)
+                status, detail = _status_of(result)
+                return result
+            finally:
+                span.set_attribute("eco2.status", status)
+                if status in ("error", "failed", "timeout"):
+                    span.set_status(Status(StatusCode.ERROR, status))
+                _finished(write, name, started, ctx.elapsed_ms(), status, detail)
 
     node.__name__ = name
     node.__qualname__ = name
     return node
+
+
+def _finished(
+    write: Any, name: str, started: float, ended: float, status: str, detail: dict[str, Any]
+) -> None:
+    write(
+        {
+            "kind": "progress",
+            "node": name,
+            "phase": "finished",
+            "at_ms": ended,
+            "status": status,
+            "duration_ms": ended - started,
+            "detail": detail,
+        }
+    )
 
 
 def _status_of(result: Any) -> tuple[str, dict[str, Any]]:

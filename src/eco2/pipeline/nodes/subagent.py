@@ -10,6 +10,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableLambda
 from langgraph.runtime import Runtime
+from opentelemetry.trace import Status, StatusCode
 
 from eco2.domain.errors import NotConfiguredError, SubagentError
 from eco2.domain.subagents import SubagentResult, SubagentStatus
@@ -40,13 +41,30 @@ async def run_lookup(
 
     # A child run of its own, so traces show each sub-agent call (tagged subagent:<name>).
     runnable = RunnableLambda(call, name=f"subagent:{name}")
+    with ctx.ports.tracer.start_as_current_span(
+        f"subagent {name}", attributes={"eco2.subagent": name}
+    ) as span:
+        outcome = await _guarded(name, runnable, limit_s=timeout, result=result)
+        span.set_attribute("eco2.status", outcome.status.value)
+        if outcome.status in (SubagentStatus.FAILED, SubagentStatus.TIMEOUT):
+            span.set_status(Status(StatusCode.ERROR, outcome.status.value))
+        return outcome
+
+
+async def _guarded(
+    name: str,
+    runnable: RunnableLambda[None, dict[str, Any]],
+    *,
+    limit_s: float,
+    result: Callable[[SubagentStatus, dict[str, Any], str | None], SubagentResult],
+) -> SubagentResult:
     try:
         data = await asyncio.wait_for(
-            runnable.ainvoke(None, {"tags": [f"subagent:{name}"]}), timeout
+            runnable.ainvoke(None, {"tags": [f"subagent:{name}"]}), limit_s
         )
     except TimeoutError:
-        log.warning("subagent_timeout", extra={"subagent": name, "timeout_s": timeout})
-        return result(SubagentStatus.TIMEOUT, {}, f"no answer within {timeout:g} s")
+        log.warning("subagent_timeout", extra={"subagent": name, "timeout_s": limit_s})
+        return result(SubagentStatus.TIMEOUT, {}, f"no answer within {limit_s:g} s")
     except NotConfiguredError as exc:
         return result(SubagentStatus.NOT_CONFIGURED, {}, str(exc))
     except NoResults as exc:

@@ -1,0 +1,155 @@
+"""OpenTelemetry: one trace from POST /api/v1/chat to every node, sub-agent and model call."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from eco2.bootstrap import Application
+from eco2.bootstrap.serving import build_embedded
+from eco2.entrypoints.api.app import create_app
+from eco2.infrastructure.telemetry.otel import INSTRUMENTATION, build_tracer_provider, otel_enabled
+from tests.fakes.openai_server import free_port
+from tests.sse import parse_sse
+
+
+async def run_chat(
+    make_app: Callable[..., Application], provider: TracerProvider, message: str
+) -> dict[str, Any]:
+    tracer = provider.get_tracer(INSTRUMENTATION)
+    app: FastAPI = create_app(
+        build_embedded(application=make_app(tracer=tracer), tracer_provider=provider)
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://eco2.test") as client:
+            accepted = (await client.post("/api/v1/chat", json={"message": message})).json()
+            stream = await client.get(accepted["stream_url"], timeout=30)
+            events = parse_sse(stream.text)
+    assert events[-1].event == "done"
+    return {"accepted": accepted, "events": events}
+
+
+@pytest.fixture
+def memory_provider() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "eco2-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()
+
+
+def by_name(spans: tuple[ReadableSpan, ...]) -> dict[str, ReadableSpan]:
+    return {span.name: span for span in spans}
+
+
+async def test_one_trace_from_the_request_to_every_node(
+    make_app: Callable[..., Application],
+    memory_provider: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = memory_provider
+    secret_message = "페트병 어떻게 버려? 비밀문장123"
+    result = await run_chat(make_app, provider, secret_message)
+    spans = exporter.get_finished_spans()
+    names = by_name(spans)
+    trace_id = result["accepted"]["trace_id"]
+    traces: dict[str, list[str]] = {}
+    for s in spans:
+        traces.setdefault(format(s.context.trace_id, "032x"), []).append(s.name)
+    # The job's trace, and the SSE GET as a request of its own.
+    assert len(traces) == 2 and traces.pop(trace_id)
+    assert list(traces.values()) == [["GET /api/v1/chat/{job_id}/events"]]
+    assert result["events"][-1].data["trace_id"] == trace_id
+
+    server = names["POST /api/v1/chat"]
+    publish = names["publish eco2.chat.jobs"]
+    job = names["chat job"]
+    assert server.kind is SpanKind.SERVER and publish.kind is SpanKind.PRODUCER
+    assert publish.parent is not None and publish.parent.span_id == server.context.span_id
+    assert job.kind is SpanKind.CONSUMER
+    assert job.parent is not None and job.parent.span_id == publish.context.span_id
+    for node in ("intent", "router", "waste_rag", "weather", "aggregator", "answer"):
+        span = names[f"node {node}"]
+        assert span.parent is not None and span.parent.span_id == job.context.span_id, node
+    sub = names["subagent weather"]
+    assert sub.parent is not None and sub.parent.span_id == names["node weather"].context.span_id
+    assert sub.attributes is not None and sub.attributes["eco2.status"] == "not_configured"
+
+    [model] = [s for s in spans if s.name.startswith("chat eco2-offline")]
+    attrs = dict(model.attributes or {})
+    assert model.parent is not None and model.parent.span_id == names["node answer"].context.span_id
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.request.model"] == "eco2-offline-answer"
+    assert int(attrs["gen_ai.usage.output_tokens"]) > 0  # type: ignore[call-overload]
+    assert float(attrs["gen_ai.response.time_to_first_chunk"]) >= 0  # type: ignore[arg-type]
+    for span in spans:  # no message text unless explicitly enabled
+        assert "비밀문장123" not in str(dict(span.attributes or {}))
+
+
+def test_enabled_by_the_standard_environment() -> None:
+    assert otel_enabled({"LANGSMITH_OTEL_ENABLED": "true"})
+    assert otel_enabled({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
+    assert not otel_enabled({})
+
+
+class Receiver:
+    """A local OTLP/HTTP receiver that decodes what it gets."""
+
+    def __init__(self) -> None:
+        self.spans: list[str] = []
+        self.content_types: list[str] = []
+
+    async def traces(self, request: Request) -> Response:
+        self.content_types.append(request.headers.get("content-type", ""))
+        payload = ExportTraceServiceRequest()
+        payload.ParseFromString(await request.body())
+        for resource in payload.resource_spans:
+            for scope in resource.scope_spans:
+                self.spans.extend(span.name for span in scope.spans)
+        return Response(ExportTraceServiceRequest().SerializeToString())
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    state = Receiver()
+    port = free_port()
+    app = Starlette(routes=[Route("/v1/traces", state.traces, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield state, f"http://127.0.0.1:{port}/v1/traces"
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+async def test_spans_reach_an_otlp_http_receiver(
+    make_app: Callable[..., Application], receiver: tuple[Receiver, str]
+) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    state, endpoint = receiver
+    provider = build_tracer_provider("eco2-wire-test", OTLPSpanExporter(endpoint=endpoint))
+    await run_chat(make_app, provider, "이코 소개해줘")
+    await asyncio.to_thread(provider.shutdown)  # flushes the batch processor over HTTP
+    assert "chat job" in state.spans and "node character" in state.spans
+    assert state.content_types[0] == "application/x-protobuf"
