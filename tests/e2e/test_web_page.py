@@ -90,3 +90,28 @@ def test_chat_streams_the_answer_and_draws_the_timeline_and_resumes(server: str)
             assert ["answer", "ok"] in rows and ["weather", "not_configured"] in rows
         finally:
             browser.close()
+
+
+def test_eco2_trace_draws_the_waterfall_of_a_served_job(server: str) -> None:
+    accepted = httpx.post(f"{server}/api/v1/chat", json={"message": "페트병 어떻게 버려?"}).json()
+    with httpx.stream("GET", f"{server}{accepted['stream_url']}", timeout=60) as response:
+        for _ in response.iter_lines():
+            pass  # read to the terminal event
+    eco2 = str(Path(sys.executable).with_name("eco2"))
+    done = subprocess.run(
+        [eco2, "trace", accepted["job_id"], "--url", server],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    out = done.stdout.decode()
+    assert f"job {accepted['job_id']}" in out and "status: done" in out
+    assert "waste_rag" in out and "slowest" in out
+    missing = subprocess.run(
+        [eco2, "trace", "no-such-job", "--url", server],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode == 1 and b"no job no-such-job" in missing.stderr

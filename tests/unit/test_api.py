@@ -130,3 +130,13 @@ async def test_metrics_endpoint_shows_http_sse_and_pipeline_metrics(api: httpx.A
     assert "chat_sse_clients_connected 0.0" in text
     assert 'chat_requests_total{intent="waste",provider="offline",status="success"} 1.0' in text
     assert "process_cpu_seconds_total" in text
+
+
+async def test_trace_endpoint_gives_the_node_waterfall(api: httpx.AsyncClient) -> None:
+    accepted = await chat(api, "소파 버리는 방법이랑 내일 날씨")
+    await events(api, accepted["job_id"])
+    trace = (await api.get(f"/api/v1/chat/{accepted['job_id']}/trace")).json()
+    assert trace["status"] == "done" and trace["trace_id"] == accepted["trace_id"]
+    names = [n["name"] for n in trace["nodes"]]
+    assert names[:2] == ["intent", "router"] and {"bulk_waste", "weather"} <= set(names)
+    assert (await api.get("/api/v1/chat/nope/trace")).status_code == 404

@@ -23,6 +23,7 @@ from sse_starlette import EventSourceResponse
 from eco2.application.ports.events import EventStreamPort
 from eco2.application.ports.jobs import JobMessage, JobQueuePort
 from eco2.application.ports.metrics import MetricsPort
+from eco2.application.trace_view import node_waterfall
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint, new_trace_id
 from eco2.domain.errors import InvalidRequestError
 from eco2.domain.events import EventType, StreamEvent, entry_key
@@ -243,6 +244,19 @@ def create_app(deps: ApiDeps) -> FastAPI:
             last_event_id=events[-1].id,
             seq=events[-1].seq,
         )
+
+    @app.get("/api/v1/chat/{job_id}/trace")
+    async def get_trace(job_id: str) -> Any:
+        events = await _all_events(deps.events, job_id)
+        if not events:
+            return _error(404, "not_found", f"no job {job_id}")
+        trace_id = next((e.payload["trace_id"] for e in events if "trace_id" in e.payload), None)
+        return {
+            "job_id": job_id,
+            "status": _status(events),
+            "trace_id": trace_id,
+            "nodes": [node.to_dict() for node in node_waterfall(events)],
+        }
 
     @app.get("/api/v1/chat/{job_id}/events")
     async def get_events(

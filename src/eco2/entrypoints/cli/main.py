@@ -11,7 +11,7 @@ import typer
 
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
 from eco2.domain.errors import Eco2Error, InvalidRequestError
-from eco2.domain.events import EventType, StreamEvent
+from eco2.domain.events import EventType, NodeTiming, StreamEvent
 from eco2.entrypoints.cli.bench import bench_app
 from eco2.entrypoints.cli.render import node_table
 from eco2.entrypoints.logs import configure_logging
@@ -78,6 +78,34 @@ def chat(
     typer.echo("\n")
     typer.echo(f"intents: {', '.join(outcome.intents)}   job: {job.job_id}   trace: {job.trace_id}")
     typer.echo(node_table(outcome.nodes))
+
+
+@app.command()
+def trace(
+    job_id: Annotated[str, typer.Argument(help="The job id (from POST /api/v1/chat).")],
+    url: Annotated[
+        str, typer.Option("--url", help="Base URL of an eco2 API (eco2 serve or eco2 api).")
+    ] = "http://127.0.0.1:8000",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Node waterfall of a job, from its own progress events: which node was the bottleneck."""
+    import httpx
+
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/api/v1/chat/{job_id}/trace", timeout=10)
+    except httpx.HTTPError as exc:
+        raise fail(f"cannot reach {url}: {exc}", 1) from None
+    if response.status_code == 404:
+        raise fail(f"no job {job_id} at {url} (streams expire after their TTL)", 1)
+    if response.status_code != 200:
+        raise fail(f"{url} answered {response.status_code}", 1)
+    body = response.json()
+    if as_json:
+        typer.echo(json.dumps(body, ensure_ascii=False))
+        return
+    nodes = [NodeTiming(**node) for node in body["nodes"]]
+    typer.echo(f"job {job_id}   status: {body['status']}   trace: {body['trace_id']}")
+    typer.echo(node_table(nodes))
 
 
 @app.command()
