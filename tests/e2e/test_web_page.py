@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fakes.openai_server import free_port
+from tests.fakes.server import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -26,6 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("chromium is not installed; run scripts/ensure-system-deps.sh")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ECO2_", "OPENAI_"))}
+    env["ECO2_OFFLINE_TTFT_S"] = "0"
     env["ECO2_OFFLINE_TOKENS_PER_S"] = "60"  # an answer takes a few seconds
     env["ECO2_SSE_MAX_CONNECTION_S"] = "1"  # the server drops the stream every second
     log = tmp_path_factory.mktemp("serve") / "serve.log"

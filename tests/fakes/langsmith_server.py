@@ -9,19 +9,17 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.openai_server import free_port
+from tests.fakes.server import serving
 
 
 @dataclass
@@ -109,20 +107,6 @@ def build_app(stub: LangSmithStub) -> Starlette:
 def running_langsmith_stub() -> Iterator[LangSmithStub]:
     """Serve the stub on a free loopback port for the ``with`` block."""
     stub = LangSmithStub()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(stub), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("LangSmith stub did not start")
-        time.sleep(0.01)
-    stub.url = f"http://127.0.0.1:{port}"
-    try:
+    with serving(build_app(stub), "LangSmith stub") as url:
+        stub.url = url
         yield stub
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)

@@ -7,19 +7,18 @@ records every request so tests can assert what the real client sent.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.server import serving
 
 ANSWER = "투명 페트병은 내용물을 비우고 라벨을 뗀 뒤 찌그러뜨려 전용 수거함에 넣어요."
 KEYWORDS = {"날씨": "weather", "소파": "bulk_waste", "페트": "waste", "이코": "character"}
@@ -145,31 +144,10 @@ def build_app(state: FakeOpenAI) -> Starlette:
     return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
 
 
-def free_port() -> int:
-    """Return a free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_fake_openai() -> Iterator[FakeOpenAI]:
     """Run the fake server on a free loopback port in a thread for the ``with`` block."""
     state = FakeOpenAI()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(state), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("fake OpenAI server did not start")
-        time.sleep(0.01)
-    state.base_url = f"http://127.0.0.1:{port}/v1"
-    try:
+    with serving(build_app(state), "fake OpenAI server") as url:
+        state.base_url = f"{url}/v1"
         yield state
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)

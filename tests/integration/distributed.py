@@ -5,20 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import uvicorn
 
 from eco2.bootstrap.serving import build_api
 from eco2.entrypoints.api.app import create_app
 from eco2.settings import ServingSettings, Settings, TelemetrySettings
-from tests.fakes.openai_server import free_port
+from tests.fakes.server import serving
 from tests.sse import SseEvent
 
 REDIS_URL = os.environ.get("ECO2_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -51,24 +48,8 @@ def settings_from(env: dict[str, str]) -> Settings:
 @contextmanager
 def running_api(settings: Settings) -> Iterator[str]:
     """Serve the distributed API on a free loopback port; yield its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(build_api(settings)), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("API did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(create_app(build_api(settings)), "API") as url:
+        yield url
 
 
 async def sse(

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -27,7 +24,7 @@ from eco2.bootstrap import Application
 from eco2.bootstrap.serving import build_embedded
 from eco2.entrypoints.api.app import create_app
 from eco2.infrastructure.telemetry.otel import INSTRUMENTATION, build_tracer_provider, otel_enabled
-from tests.fakes.openai_server import free_port
+from tests.fakes.server import serving
 from tests.sse import parse_sse
 
 
@@ -130,16 +127,9 @@ class Receiver:
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
     state = Receiver()
-    port = free_port()
     app = Starlette(routes=[Route("/v1/traces", state.traces, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield state, f"http://127.0.0.1:{port}/v1/traces"
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving(app, "OTLP receiver") as url:
+        yield state, f"{url}/v1/traces"
 
 
 async def test_spans_reach_an_otlp_http_receiver(

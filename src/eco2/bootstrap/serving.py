@@ -17,6 +17,8 @@ from eco2.entrypoints.api.app import ApiDeps
 from eco2.entrypoints.api.fanout import StreamFanout
 from eco2.entrypoints.worker.runner import ChatWorker
 from eco2.infrastructure.memory.job_queue import InMemoryJobQueue
+from eco2.infrastructure.rabbitmq.job_queue import RabbitJobQueue
+from eco2.infrastructure.redis.event_stream import RedisEventStream
 from eco2.infrastructure.telemetry.otel import INSTRUMENTATION
 from eco2.pipeline.context import Ports
 from eco2.settings import Settings
@@ -88,24 +90,17 @@ def build_embedded(
     )
 
 
-def _redis(url: str) -> Any:
-    """A Redis client whose socket timeout outlasts the longest blocking stream read."""
+def _transports(settings: Settings) -> tuple[RedisEventStream, RabbitJobQueue]:
+    """Redis event streams and the RabbitMQ queue of distributed mode (not yet connected)."""
     from redis.asyncio import Redis
 
-    return Redis.from_url(
-        url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
-    )
-
-
-def build_api(settings: Settings | None = None) -> ApiDeps:
-    """The distributed API: Redis streams and the RabbitMQ queue (connected on start-up)."""
-    from eco2.infrastructure.rabbitmq.job_queue import RabbitJobQueue
-    from eco2.infrastructure.redis.event_stream import RedisEventStream
-
-    settings = settings or Settings()
     serving = settings.serving
+    # The socket timeout must outlast the longest blocking stream read.
+    client = Redis.from_url(
+        serving.redis_url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+    )
     events = RedisEventStream(
-        _redis(serving.redis_url),
+        client,
         prefix=serving.redis_prefix,
         ttl_after_terminal_s=serving.stream_ttl_s,
         max_len=serving.stream_max_len,
@@ -115,6 +110,14 @@ def build_api(settings: Settings | None = None) -> ApiDeps:
         queue=serving.queue_name,
         max_deliveries=serving.max_deliveries,
     )
+    return events, queue
+
+
+def build_api(settings: Settings | None = None) -> ApiDeps:
+    """The distributed API: Redis streams and the RabbitMQ queue (connected on start-up)."""
+    settings = settings or Settings()
+    serving = settings.serving
+    events, queue = _transports(settings)
     metrics, registry = build_metrics(settings)
     provider, tracer = build_tracing("eco2-api")
     return ApiDeps(
@@ -162,21 +165,7 @@ async def run_worker(
         ports: Prebuilt adapters (tests share them); built from settings otherwise.
         started: Set once the worker consumes.
     """
-    from eco2.infrastructure.rabbitmq.job_queue import RabbitJobQueue
-    from eco2.infrastructure.redis.event_stream import RedisEventStream
-
-    serving = settings.serving
-    events = RedisEventStream(
-        _redis(serving.redis_url),
-        prefix=serving.redis_prefix,
-        ttl_after_terminal_s=serving.stream_ttl_s,
-        max_len=serving.stream_max_len,
-    )
-    queue = RabbitJobQueue(
-        serving.amqp_url.get_secret_value(),
-        queue=serving.queue_name,
-        max_deliveries=serving.max_deliveries,
-    )
+    events, queue = _transports(settings)
     provider, tracer = build_tracing("eco2-worker")
     async with _checkpointer(settings) as checkpointer:
         application = build_application(

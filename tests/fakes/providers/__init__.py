@@ -1,0 +1,1 @@
+"""Fakes of the external providers: catalogues, search packages, local HTTP servers."""
