@@ -20,7 +20,8 @@ class LocalPriceTable:
 
     def __init__(self, raw: dict[str, Any] | None = None) -> None:
         raw = raw if raw is not None else load_yaml(PRICES_FILE)
-        source = f"{raw['publisher']} {raw['survey']} ({raw['as_of']})"
+        # The shipped figures are samples in the survey's shape: the answer must say so.
+        source = f"{raw['publisher']} {raw['survey']} 형식의 예시 수치, {raw['as_of']} 기준"
         self._quotes = tuple(
             PriceQuote(
                 id=i["id"],
