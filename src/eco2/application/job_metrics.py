@@ -29,6 +29,7 @@ class JobMetrics:
         self._first_token: float | None = None
         self._rag_quality: str | None = None
         self._rag_fallback = "none"
+        self._intent = "general"  # until the intent node has classified the message
         self.stream: StreamTracker = metrics.stream(provider)
 
     def progress(self, update: NodeProgress) -> None:
@@ -39,6 +40,8 @@ class JobMetrics:
         self._metrics.node_finished(update.node, update.status, seconds)
         if update.node in _SUBAGENTS:
             self._metrics.subagent_call(update.node, update.status, seconds)
+        if update.node == "intent" and update.detail.get("intents"):
+            self._intent = str(update.detail["intents"][0])
         if update.node == Subagent.WASTE_RAG.value:
             self._rag_quality = str(update.detail.get("quality", "poor"))
         elif update.node == "rag_fallback":
@@ -67,10 +70,10 @@ class JobMetrics:
             m.rag_feedback(self._rag_quality, self._rag_fallback)
         self.stream.finish("recovered" if self._attempt > 1 else "success")
 
-    def failed(self, error_type: str, intent: str = "general") -> None:
-        """Record a failed job (timeout, crash, …)."""
-        self._metrics.error(intent, error_type)
-        self._metrics.request_finished(intent, "error", self._provider, self._elapsed())
+    def failed(self, error_type: str) -> None:
+        """Record a failed job (timeout, crash, …) under its intent once classified."""
+        self._metrics.error(self._intent, error_type)
+        self._metrics.request_finished(self._intent, "error", self._provider, self._elapsed())
         self.stream.finish("error")
 
     def _elapsed(self) -> float:

@@ -74,6 +74,8 @@ def _status_of(result: Any) -> tuple[str, dict[str, Any]]:
     update = result.update if isinstance(result, Command) else result
     if not isinstance(update, dict):
         return "ok", {}
+    if "intents" in update:  # the intent node: clients and metrics learn the intents early
+        return "ok", {"intents": list(update["intents"])}
     contexts = update.get("contexts") or []
     if not contexts:
         return "ok", {}
