@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs when they are missing:
 #   chromium   — the browser test drives the web page in headless Chromium;
-#   prometheus — its `promtool` checks and unit-tests the alert rules under deploy/.
+#   prometheus — its `promtool` checks and unit-tests the alert rules under deploy/;
+#   prometheus-alertmanager — `amtool` checks deploy/alertmanager/alertmanager.yml;
+#   kubectl    — `kubectl kustomize` cross-checks the test's own rendering of deploy/k8s.
 # Run by `make test`; a no-op when everything is present.
 set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v kubectl >/dev/null 2>&1 || need+=(kubectl)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -15,6 +16,12 @@ from eco2.infrastructure.retrieval.retriever import KnowledgeBaseRetriever
 from eco2.infrastructure.telemetry.langsmith import NoOpTelemetry
 from eco2.pipeline.context import Ports
 from eco2.settings import Settings
+
+# The offline answer model defaults to a hosted-model-like pace (0.4 s to the first token, then
+# 80 tokens/s); tests run it as fast as possible. Child processes that inherit this environment
+# get the same; tests that strip ECO2_* from a child's environment set both variables themselves.
+os.environ.setdefault("ECO2_OFFLINE_TTFT_S", "0")
+os.environ.setdefault("ECO2_OFFLINE_TOKENS_PER_S", "0")
 
 
 @pytest.fixture(scope="session")

@@ -34,9 +34,10 @@ class LLMSettings(BaseSettings):
     base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
     timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("ECO2_LLM_TIMEOUT_S"))
     max_retries: int = Field(2, ge=0, validation_alias=AliasChoices("ECO2_LLM_MAX_RETRIES"))
-    offline_ttft_s: float = Field(0.0, ge=0, validation_alias=AliasChoices("ECO2_OFFLINE_TTFT_S"))
+    # A hosted-model-like pace by default (tests set both to 0: as fast as possible).
+    offline_ttft_s: float = Field(0.4, ge=0, validation_alias=AliasChoices("ECO2_OFFLINE_TTFT_S"))
     offline_tokens_per_s: float = Field(
-        0.0, ge=0, validation_alias=AliasChoices("ECO2_OFFLINE_TOKENS_PER_S")
+        80.0, ge=0, validation_alias=AliasChoices("ECO2_OFFLINE_TOKENS_PER_S")
     )
 
 
@@ -47,6 +48,9 @@ class PipelineSettings(BaseSettings):
 
     subagent_timeout_s: float = Field(
         5.0, gt=0, validation_alias=AliasChoices("ECO2_SUBAGENT_TIMEOUT_S")
+    )
+    image_subagent_timeout_s: float = Field(
+        95.0, gt=0, validation_alias=AliasChoices("ECO2_IMAGE_SUBAGENT_TIMEOUT_S")
     )
     rag_top_k: int = Field(3, ge=1, le=10, validation_alias=AliasChoices("ECO2_RAG_TOP_K"))
     history_messages: int = Field(

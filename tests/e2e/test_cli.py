@@ -13,6 +13,7 @@ ECO2 = str(Path(sys.executable).with_name("eco2"))
 
 def eco2(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ECO2_", "OPENAI_"))}
+    env.update(ECO2_OFFLINE_TTFT_S="0", ECO2_OFFLINE_TOKENS_PER_S="0")  # no model latency
     return subprocess.run(
         [ECO2, *args], input=stdin, capture_output=True, timeout=120, env=env, check=False
     )

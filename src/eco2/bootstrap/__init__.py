@@ -25,17 +25,9 @@ from eco2.application.ports.llm import IntentClassifierPort
 from eco2.application.ports.metrics import MetricsPort
 from eco2.application.ports.telemetry import TelemetryConfigPort
 from eco2.application.process_chat import ProcessChat
+from eco2.bootstrap.integrations import build_integrations
 from eco2.domain.errors import Eco2Error
 from eco2.domain.events import StreamEvent
-from eco2.infrastructure.integrations.bulk_waste import LocalBulkWasteFees
-from eco2.infrastructure.integrations.characters import LocalCharacterCatalog
-from eco2.infrastructure.integrations.not_configured import (
-    NotConfiguredCollectionPoints,
-    NotConfiguredImageGeneration,
-    NotConfiguredLocation,
-    NotConfiguredWeather,
-    NotConfiguredWebSearch,
-)
 from eco2.infrastructure.integrations.prices import LocalPriceTable
 from eco2.infrastructure.llm.offline_classifier import OfflineIntentClassifier
 from eco2.infrastructure.llm.offline_models import OfflineAnswerModel, OfflineGeneralModel
@@ -103,12 +95,23 @@ def build_retriever() -> KnowledgeBaseRetriever:
     return KnowledgeBaseRetriever(kb, KoreanAnalyzer())
 
 
-def build_ports(settings: Settings) -> Ports:
+def build_ports(
+    settings: Settings,
+    *,
+    observer: Callable[[str, str], None] | None = None,
+    tracer_provider: Any = None,
+) -> Ports:
     """Build every adapter the pipeline needs.
 
     The retriever (Kiwi) and the offline classifier (training) each take seconds to build;
     they are built side by side.
+
+    Args:
+        settings: Settings.
+        observer: Receives circuit-breaker state changes of the external providers.
+        tracer_provider: OpenTelemetry provider for outbound-call spans.
     """
+    sources = build_integrations(observer=observer, tracer_provider=tracer_provider)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eco2-build") as pool:
         classifier = pool.submit(build_classifier, settings)
         retriever = build_retriever()
@@ -128,14 +131,15 @@ def build_ports(settings: Settings) -> Ports:
         answer_model=answer_model,
         general_model=general_model,
         retrieval=retriever,
-        characters=LocalCharacterCatalog(),
+        characters=sources.characters,
         prices=LocalPriceTable(),
-        bulk_waste=LocalBulkWasteFees(),
-        weather=NotConfiguredWeather(),
-        location=NotConfiguredLocation(),
-        collection_points=NotConfiguredCollectionPoints(),
-        web_search=NotConfiguredWebSearch(),
-        image_generation=NotConfiguredImageGeneration(),
+        bulk_waste=sources.bulk_waste,
+        weather=sources.weather,
+        location=sources.location,
+        collection_points=sources.collection_points,
+        web_search=sources.web_search,
+        image_generation=sources.image_generation,
+        closers=sources.closers,
     )
 
 
@@ -144,6 +148,8 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     p = settings.pipeline
     return PipelineConfig(
         subagent_timeout_s=p.subagent_timeout_s,
+        # Image generation takes tens of seconds; the other sub-agents answer in a few.
+        subagent_timeouts_s={"image_generation": p.image_subagent_timeout_s},
         rag_top_k=p.rag_top_k,
         history_messages=p.history_messages,
     )
@@ -190,7 +196,11 @@ def build_application(
         listener: Called with every event of the in-memory stream (the CLI prints tokens).
     """
     settings = settings or Settings()
-    ports = ports or build_ports(settings)
+    metrics, registry = build_metrics(settings)
+    if ports is None:
+        # Outbound-call spans go to the process's provider (set by build_tracing).
+        provider = trace.get_tracer_provider() if tracer is not None else None
+        ports = build_ports(settings, observer=metrics.circuit_state, tracer_provider=provider)
     if tracer is not None:
         ports = replace(ports, tracer=tracer)
     serving = settings.serving
@@ -205,7 +215,6 @@ def build_application(
             max_len=serving.stream_max_len,
             listener=listener,
         )
-    metrics, registry = build_metrics(settings)
     process_chat = ProcessChat(
         pipeline,
         events,

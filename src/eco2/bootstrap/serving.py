@@ -86,7 +86,7 @@ def build_embedded(
         tracer=application.ports.tracer,
         tracer_provider=provider,
         on_startup=[worker.start],
-        on_shutdown=[worker.stop, queue.close, _flush(provider)],
+        on_shutdown=[worker.stop, queue.close, application.ports.aclose, _flush(provider)],
     )
 
 
@@ -186,5 +186,6 @@ async def run_worker(
         finally:
             await queue.close()
             await events.close()
+            await application.ports.aclose()
             await _flush(provider)()
             application.telemetry.flush()

@@ -31,5 +31,9 @@ class NotConfiguredError(Eco2Error):
     """A capability is not configured (missing key or endpoint)."""
 
 
+class NoResultsError(Eco2Error, LookupError):
+    """A source answered, but had nothing for this question (an ``empty`` context)."""
+
+
 class SubagentError(Eco2Error):
     """A sub-agent could not produce its context."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
@@ -40,6 +40,12 @@ class Ports:
     web_search: WebSearchPort
     image_generation: ImageGenerationPort
     tracer: trace.Tracer = field(default_factory=trace.NoOpTracer)
+    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
+
+    async def aclose(self) -> None:
+        """Close the adapters' clients (shutdown)."""
+        for close in self.closers:
+            await close()
 
 
 @dataclass(frozen=True, slots=True)

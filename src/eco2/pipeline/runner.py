@@ -7,7 +7,6 @@ from typing import Any, cast
 
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
-from opentelemetry import trace
 
 from eco2.application.ports.pipeline import (
     NodeProgress,
@@ -19,7 +18,6 @@ from eco2.application.ports.telemetry import TelemetryConfigPort
 from eco2.domain.chat import ChatJob
 from eco2.domain.events import NodePhase
 from eco2.pipeline.context import PipelineConfig, PipelineContext, Ports
-from eco2.pipeline.genai_spans import GenAISpans
 from eco2.pipeline.graph import ChatGraph
 from eco2.pipeline.state import ChatState
 
@@ -45,9 +43,6 @@ class LangGraphChatPipeline:
         self._ports = ports
         self._config = config
         self._telemetry = telemetry
-        self._model_spans: list[Any] = []
-        if not isinstance(ports.tracer, trace.NoOpTracer):
-            self._model_spans = [GenAISpans(ports.tracer)]
 
     async def run(self, job: ChatJob) -> AsyncIterator[PipelineUpdate]:
         """Yield node progress and tokens as they happen, then the result."""
@@ -73,8 +68,6 @@ class LangGraphChatPipeline:
         }
         final: dict[str, Any] = {}
         run_config = self._telemetry.run_config(job)
-        if self._model_spans:
-            run_config["callbacks"] = [*run_config.get("callbacks", []), *self._model_spans]
         annotated = False
         with self._telemetry.tracing():
             async for mode, chunk in self._graph.astream(

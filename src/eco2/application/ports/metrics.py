@@ -80,3 +80,7 @@ class MetricsPort(Protocol):
     def http_request(self, method: str, route: str, status: int, duration_s: float) -> None:
         """An HTTP request finished (``route`` is the route template, never the raw path)."""
         ...
+
+    def circuit_state(self, provider: str, state: str) -> None:
+        """A provider's circuit breaker changed state (``closed``, ``half_open``, ``open``)."""
+        ...

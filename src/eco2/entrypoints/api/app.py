@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -26,9 +25,19 @@ from eco2.application.ports.metrics import MetricsPort
 from eco2.application.trace_view import node_waterfall
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint, new_trace_id
 from eco2.domain.errors import InvalidRequestError
-from eco2.domain.events import EventType, StreamEvent, entry_key
+from eco2.domain.events import EventType, entry_key
 from eco2.entrypoints.api.body_limit import BodySizeLimit
 from eco2.entrypoints.api.fanout import SlowClientError, StreamFanout
+from eco2.entrypoints.api.job_state import (
+    all_events,
+    answer_so_far,
+    check_ok,
+    error_response,
+    events_ok,
+    field_name,
+    job_status,
+    traceparent,
+)
 from eco2.entrypoints.api.observability import instrument
 from eco2.entrypoints.api.schemas import ChatAccepted, ChatBody, JobView, Snapshot
 from eco2.infrastructure.telemetry.otel import inject_headers, trace_id_of_current_span
@@ -74,45 +83,6 @@ class ApiDeps:
     on_shutdown: list[Hook] = field(default_factory=list)
 
 
-def _error(
-    status: int, error: str, message: str, fields: list[dict[str, str]] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": error, "message": message, "fields": fields or []}, status_code=status
-    )
-
-
-def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
-    return ".".join(parts) or "body"
-
-
-async def _all_events(events: EventStreamPort, job_id: str) -> list[StreamEvent]:
-    collected: list[StreamEvent] = []
-    after: str | None = None
-    while batch := await events.read(job_id, after, count=1000):
-        collected.extend(batch)
-        after = batch[-1].id
-    return collected
-
-
-def _answer_so_far(events: list[StreamEvent]) -> str:
-    retries = [i for i, e in enumerate(events) if e.type is EventType.RETRY]
-    start = retries[-1] + 1 if retries else 0
-    return "".join(e.payload.get("text", "") for e in events[start:] if e.type is EventType.TOKEN)
-
-
-def _status(events: list[StreamEvent]) -> str:
-    if events and events[-1].type.terminal:
-        return events[-1].type.value
-    return "running" if any(e.type is not EventType.QUEUED for e in events) else "queued"
-
-
-def traceparent(trace_id: str) -> str:
-    """Return a W3C ``traceparent`` header for ``trace_id`` with a fresh parent span id."""
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
-
-
 def create_app(deps: ApiDeps) -> FastAPI:
     """Build the app around ``deps`` (nothing connects until the app starts)."""
 
@@ -144,18 +114,18 @@ def create_app(deps: ApiDeps) -> FastAPI:
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         if any(err.get("type") == "json_invalid" for err in errors):
-            return _error(
+            return error_response(
                 400,
                 "malformed_json",
                 "the body is not valid JSON",
                 [{"field": "body", "message": "invalid JSON"}],
             )
         fields = [
-            {"field": _field_name(tuple(err.get("loc", ()))), "message": str(err.get("msg", ""))}
+            {"field": field_name(tuple(err.get("loc", ()))), "message": str(err.get("msg", ""))}
             for err in errors
         ]
         names = ", ".join(f["field"] for f in fields)
-        return _error(422, "validation_error", f"invalid request: {names}", fields)
+        return error_response(422, "validation_error", f"invalid request: {names}", fields)
 
     @app.post("/api/v1/chat", status_code=202, response_model=ChatAccepted)
     async def post_chat(body: ChatBody) -> Any:
@@ -171,7 +141,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
                 image_url=str(body.image_url) if body.image_url else None,
             )
         except InvalidRequestError as exc:
-            return _error(
+            return error_response(
                 422, "validation_error", str(exc), [{"field": exc.field, "message": exc.message}]
             )
         # With OpenTelemetry on, the job's trace id is this request's trace.
@@ -209,7 +179,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
                 EventType.ERROR,
                 {"code": "enqueue_failed", "message": type(exc).__name__, "trace_id": job.trace_id},
             )
-            return _error(503, "unavailable", "the job queue is unavailable; retry later")
+            return error_response(503, "unavailable", "the job queue is unavailable; retry later")
         return ChatAccepted(
             job_id=job.job_id,
             stream_url=f"/api/v1/chat/{job.job_id}/events",
@@ -218,13 +188,13 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @app.get("/api/v1/chat/{job_id}", response_model=JobView)
     async def get_job(job_id: str) -> Any:
-        events = await _all_events(deps.events, job_id)
+        events = await all_events(deps.events, job_id)
         if not events:
-            return _error(404, "not_found", f"no job {job_id}")
+            return error_response(404, "not_found", f"no job {job_id}")
         last = events[-1]
         return JobView(
             job_id=job_id,
-            status=_status(events),
+            status=job_status(events),
             result=last.payload if last.type is EventType.DONE else None,
             error=last.payload if last.type is EventType.ERROR else None,
             last_event_id=last.id,
@@ -232,28 +202,28 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @app.get("/api/v1/chat/{job_id}/snapshot", response_model=Snapshot)
     async def get_snapshot(job_id: str) -> Any:
-        events = await _all_events(deps.events, job_id)
+        events = await all_events(deps.events, job_id)
         if not events:
             deps.metrics.stream_recovery("snapshot", "error")
-            return _error(404, "not_found", f"no job {job_id}")
+            return error_response(404, "not_found", f"no job {job_id}")
         deps.metrics.stream_recovery("snapshot", "success")
         return Snapshot(
             job_id=job_id,
-            status=_status(events),
-            text=_answer_so_far(events),
+            status=job_status(events),
+            text=answer_so_far(events),
             last_event_id=events[-1].id,
             seq=events[-1].seq,
         )
 
     @app.get("/api/v1/chat/{job_id}/trace")
     async def get_trace(job_id: str) -> Any:
-        events = await _all_events(deps.events, job_id)
+        events = await all_events(deps.events, job_id)
         if not events:
-            return _error(404, "not_found", f"no job {job_id}")
+            return error_response(404, "not_found", f"no job {job_id}")
         trace_id = next((e.payload["trace_id"] for e in events if "trace_id" in e.payload), None)
         return {
             "job_id": job_id,
-            "status": _status(events),
+            "status": job_status(events),
             "trace_id": trace_id,
             "nodes": [node.to_dict() for node in node_waterfall(events)],
         }
@@ -270,9 +240,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
                 entry_key(position)
             except ValueError:
                 field = "Last-Event-ID" if last_event_id else "after"
-                return _error(400, "invalid_event_id", f"{field}: not a stream entry id")
+                return error_response(400, "invalid_event_id", f"{field}: not a stream entry id")
         if not await deps.events.exists(job_id):
-            return _error(404, "not_found", f"no job {job_id}")
+            return error_response(404, "not_found", f"no job {job_id}")
         started = time.monotonic()
 
         if position is not None:
@@ -305,7 +275,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> Any:
-        checks = {"queue": await _safe(deps.queue.ping()), "events": await _events_ok(deps.events)}
+        checks = {
+            "queue": await check_ok(deps.queue.ping()),
+            "events": await events_ok(deps.events),
+        }
         ok = all(checks.values())
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "checks": checks},
@@ -317,18 +290,3 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return files("eco2.entrypoints.api").joinpath("static/index.html").read_text("utf-8")
 
     return app
-
-
-async def _safe(check: Awaitable[bool]) -> bool:
-    try:
-        return bool(await check)
-    except Exception:
-        return False
-
-
-async def _events_ok(events: EventStreamPort) -> bool:
-    try:
-        await events.exists("readiness-probe")
-    except Exception:
-        return False
-    return True

@@ -59,3 +59,9 @@ def bench_retrieval(
     if show_misses:
         for query, expected, got in report.misses:
             typer.echo(f"  {query!r}: expected {expected}, got {got}")
+
+
+# `eco2 bench overhead` lives in bench_overhead.py (NoOp vs full instrumentation).
+from eco2.entrypoints.cli.bench_overhead import bench_overhead  # noqa: E402
+
+bench_app.command("overhead")(bench_overhead)

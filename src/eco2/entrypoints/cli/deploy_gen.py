@@ -5,9 +5,11 @@ Usage::
     python -m eco2.entrypoints.cli.deploy_gen [--root DIR] [--check]
 
 Writes the Prometheus rules and their ``promtool`` tests, the Prometheus scrape config, the
-Grafana dashboard and the Grafana provisioning files. Output is deterministic and needs no
-network. ``--check`` writes nothing and exits 1 when a file on disk differs from what would be
-generated (a hand edit, or a ``slo.yaml`` change that was not regenerated).
+Grafana dashboard and the Grafana provisioning files, and the Kubernetes ``PrometheusRule`` and
+dashboard ``ConfigMap`` wrapping the same rules and dashboard (``deploy_k8s``). Output is
+deterministic and needs no network. ``--check`` writes nothing and exits 1 when a file on disk
+differs from what would be generated (a hand edit, or a ``slo.yaml`` change that was not
+regenerated).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from eco2.entrypoints.cli.deploy_dashboard import dashboard
+from eco2.entrypoints.cli.deploy_k8s import k8s_files
 from eco2.entrypoints.cli.deploy_rules import alert_rules, dump_yaml
 from eco2.entrypoints.cli.deploy_ruletests import rule_tests
 from eco2.entrypoints.cli.deploy_slo import DeploySpec, load_spec
@@ -42,7 +45,10 @@ DASHBOARDS_DIR = "/var/lib/grafana/dashboards"  # where compose mounts deploy/gr
 
 
 def prometheus_config(
-    targets: dict[str, str], rule_files: Sequence[str], interval: str = SCRAPE_INTERVAL
+    targets: dict[str, str],
+    rule_files: Sequence[str],
+    interval: str = SCRAPE_INTERVAL,
+    alertmanagers: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A Prometheus config scraping ``/metrics`` of each ``job → host:port`` target.
 
@@ -50,11 +56,12 @@ def prometheus_config(
         targets: Job name to ``host:port``.
         rule_files: Rule file paths, relative to the config file.
         interval: Scrape and rule-evaluation interval.
+        alertmanagers: ``host:port`` of Alertmanagers to send firing alerts to.
 
     Returns:
         The ``prometheus.yml`` document.
     """
-    return {
+    config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": list(rule_files),
         "scrape_configs": [
@@ -66,6 +73,11 @@ def prometheus_config(
             for job, target in targets.items()
         ],
     }
+    if alertmanagers:
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
+        }
+    return config
 
 
 def _grafana_datasource() -> dict[str, Any]:
@@ -105,8 +117,10 @@ def render(spec: DeploySpec) -> dict[Path, str]:
         Path → file content, in a fixed order.
     """
     rules_from_config = str(RULES.relative_to(PROMETHEUS.parent))
-    scrape = prometheus_config(SCRAPE_TARGETS, [rules_from_config])
-    return {
+    scrape = prometheus_config(
+        SCRAPE_TARGETS, [rules_from_config], alertmanagers=["alertmanager:9093"]
+    )
+    files = {
         RULES: dump_yaml(alert_rules(spec)),
         RULE_TESTS: dump_yaml(rule_tests(spec)),
         PROMETHEUS: dump_yaml(scrape, "deploy_gen.py"),
@@ -114,6 +128,9 @@ def render(spec: DeploySpec) -> dict[Path, str]:
         GRAFANA_DATASOURCE: dump_yaml(_grafana_datasource(), "deploy_gen.py"),
         GRAFANA_DASHBOARDS: dump_yaml(_grafana_dashboards(), "deploy_gen.py"),
     }
+    # The k8s PrometheusRule and dashboard ConfigMap wrap the very same documents.
+    files.update(k8s_files(alert_rules(spec), files[DASHBOARD]))
+    return files
 
 
 def stale(root: Path, files: dict[Path, str]) -> list[str]:

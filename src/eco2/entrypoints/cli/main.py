@@ -13,6 +13,7 @@ from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
 from eco2.domain.errors import Eco2Error, InvalidRequestError
 from eco2.domain.events import EventType, NodeTiming, StreamEvent
 from eco2.entrypoints.cli.bench import bench_app
+from eco2.entrypoints.cli.character_server import character_server
 from eco2.entrypoints.cli.render import node_table
 from eco2.entrypoints.logs import configure_logging
 
@@ -189,6 +190,9 @@ def worker() -> None:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot reach a service: {exc}", 1) from None
+
+
+app.command("character-server")(character_server)
 
 
 def main() -> None:

@@ -23,6 +23,10 @@ ERROR_TYPES = frozenset(
     | {s.value for s in SubagentStatus}
 )
 TOKEN_TYPES = frozenset({"input", "output"})
+PROVIDERS_EXTERNAL = frozenset(
+    {"kma", "kakao", "mois", "keco", "tavily", "duckduckgo", "openai_images", "character_grpc"}
+)
+CIRCUIT_STATES = {"closed": 0, "half_open": 1, "open": 2}
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
 
 

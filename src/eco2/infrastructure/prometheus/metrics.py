@@ -145,6 +145,12 @@ class _Collectors:
         )
         self.jobs_in_flight = Gauge("chat_jobs_in_flight", "Jobs a worker is running.", registry=r)
         self.sse_clients = Gauge("chat_sse_clients_connected", "Connected SSE clients.", registry=r)
+        self.circuit = Gauge(
+            "chat_circuit_breaker_state",
+            "Circuit breaker state per provider: 0 closed, 1 half-open, 2 open.",
+            ["provider"],
+            registry=r,
+        )
         self.http_requests = Counter(
             "chat_http_requests", "HTTP requests.", ["method", "route", "status"], registry=r
         )
@@ -300,6 +306,13 @@ class PrometheusMetrics:
         method = L.bounded(method, L.HTTP_METHODS)
         self._c.http_requests.labels(method, route, str(status)).inc()
         self._c.http_duration.labels(method, route).observe(duration_s)
+
+    @_safe
+    def circuit_state(self, provider: str, state: str) -> None:
+        """Set a provider's breaker state gauge."""
+        value = L.CIRCUIT_STATES.get(state)
+        if value is not None:
+            self._c.circuit.labels(L.bounded(provider, L.PROVIDERS_EXTERNAL)).set(value)
 
 
 def metric_names(metrics: Any) -> set[str]:

@@ -60,3 +60,6 @@ class NoOpMetrics:
 
     def http_request(self, method: str, route: str, status: int, duration_s: float) -> None:
         """Do nothing."""
+
+    def circuit_state(self, provider: str, state: str) -> None:
+        """Do nothing."""

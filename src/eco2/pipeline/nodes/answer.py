@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 
 from eco2.application.answer_context import render_context_block
 from eco2.pipeline.context import PipelineContext
+from eco2.pipeline.genai_spans import model_call
 from eco2.pipeline.state import ChatState
 
 SYSTEM_PROMPT = """너는 한국의 분리배출 도우미 '이코'야.
@@ -31,10 +32,13 @@ async def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[st
     write = runtime.stream_writer
     messages = build_messages(state, ctx.config.history_messages)
     full: AIMessageChunk | None = None
-    async for chunk in ctx.ports.answer_model.astream(messages):
-        if chunk.text:
-            write({"kind": "token", "node": "answer", "text": str(chunk.text)})
-        full = chunk if full is None else full + chunk
+    with model_call(ctx.ports.tracer, ctx.ports.answer_model) as call:
+        async for chunk in ctx.ports.answer_model.astream(messages):
+            if chunk.text:
+                call.chunk()
+                write({"kind": "token", "node": "answer", "text": str(chunk.text)})
+            full = chunk if full is None else full + chunk
+        call.finish(full)
     text = str(full.text) if full is not None else ""
     usage = full.usage_metadata if full is not None else None
     return {

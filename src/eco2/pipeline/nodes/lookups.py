@@ -8,9 +8,11 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 
 from eco2.domain.chat import GeoPoint
+from eco2.domain.errors import NoResultsError
 from eco2.domain.intents import Subagent
 from eco2.pipeline.context import PipelineContext
-from eco2.pipeline.nodes.subagent import Lookup, NoResults
+from eco2.pipeline.genai_spans import invoke
+from eco2.pipeline.nodes.subagent import Lookup
 from eco2.pipeline.state import ChatState
 
 
@@ -31,7 +33,7 @@ async def character(state: ChatState, ctx: PipelineContext) -> dict[str, Any]:
         return {"match": "named_or_category", "characters": [asdict(c) for c in found]}
     everyone = await ctx.ports.characters.list_all()
     if not everyone:
-        raise NoResults("the character catalogue is empty")
+        raise NoResultsError("the character catalogue is empty")
     return {"match": "catalogue", "characters": [asdict(c) for c in everyone]}
 
 
@@ -39,7 +41,7 @@ async def recyclable_price(state: ChatState, ctx: PipelineContext) -> dict[str, 
     """Surveyed prices of the recyclables the message names."""
     quotes = await ctx.ports.prices.quote(state["message"])
     if not quotes:
-        raise NoResults("no price for the items asked about")
+        raise NoResultsError("no price for the items asked about")
     return {"prices": [asdict(q) for q in quotes]}
 
 
@@ -47,7 +49,7 @@ async def bulk_waste(state: ChatState, ctx: PipelineContext) -> dict[str, Any]:
     """Bulk-waste procedure and fees for the items (and district) the message names."""
     quotes = await ctx.ports.bulk_waste.quote(state["message"])
     if not quotes:
-        raise NoResults("no bulk-waste fee table matches the question")
+        raise NoResultsError("no bulk-waste fee table matches the question")
     return {"quotes": [asdict(q) for q in quotes]}
 
 
@@ -61,7 +63,7 @@ async def location(state: ChatState, ctx: PipelineContext) -> dict[str, Any]:
     """Places matching the message near the user or a named place."""
     places = await ctx.ports.location.search(state["message"], _near(state))
     if not places:
-        raise NoResults("no place found")
+        raise NoResultsError("no place found")
     return {"places": [asdict(p) for p in places]}
 
 
@@ -69,7 +71,7 @@ async def collection_point(state: ChatState, ctx: PipelineContext) -> dict[str, 
     """Dedicated collection boxes for the item the message names."""
     points = await ctx.ports.collection_points.find(state["message"], _near(state))
     if not points:
-        raise NoResults("no collection point found")
+        raise NoResultsError("no collection point found")
     return {"points": [asdict(p) for p in points]}
 
 
@@ -77,7 +79,7 @@ async def web_search(state: ChatState, ctx: PipelineContext) -> dict[str, Any]:
     """Web search hits for the message."""
     results = await ctx.ports.web_search.search(state["message"])
     if not results:
-        raise NoResults("the web search returned nothing")
+        raise NoResultsError("the web search returned nothing")
     return {"results": [asdict(r) for r in results]}
 
 
@@ -89,7 +91,9 @@ async def image_generation(state: ChatState, ctx: PipelineContext) -> dict[str, 
 
 async def general(state: ChatState, ctx: PipelineContext) -> dict[str, Any]:
     """The general model's reply to the message."""
-    reply = await ctx.ports.general_model.ainvoke([HumanMessage(state["message"])])
+    reply = await invoke(
+        ctx.ports.tracer, ctx.ports.general_model, [HumanMessage(state["message"])]
+    )
     return {"reply": str(reply.text)}
 
 

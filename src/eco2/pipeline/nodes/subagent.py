@@ -12,7 +12,7 @@ from langchain_core.runnables import RunnableLambda
 from langgraph.runtime import Runtime
 from opentelemetry.trace import Status, StatusCode
 
-from eco2.domain.errors import NotConfiguredError, SubagentError
+from eco2.domain.errors import NoResultsError, NotConfiguredError, SubagentError
 from eco2.domain.subagents import SubagentResult, SubagentStatus
 from eco2.pipeline.context import PipelineContext
 from eco2.pipeline.state import ChatState
@@ -20,10 +20,6 @@ from eco2.pipeline.state import ChatState
 log = logging.getLogger(__name__)
 
 Lookup = Callable[[ChatState, PipelineContext], Awaitable[dict[str, Any]]]
-
-
-class NoResults(LookupError):
-    """The source answered, but had nothing for this question."""
 
 
 async def run_lookup(
@@ -67,7 +63,7 @@ async def _guarded(
         return result(SubagentStatus.TIMEOUT, {}, f"no answer within {limit_s:g} s")
     except NotConfiguredError as exc:
         return result(SubagentStatus.NOT_CONFIGURED, {}, str(exc))
-    except NoResults as exc:
+    except NoResultsError as exc:
         return result(SubagentStatus.EMPTY, {}, str(exc) or "no results")
     except SubagentError as exc:
         log.warning("subagent_failed", extra={"subagent": name, "error": str(exc)})

@@ -10,14 +10,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from eco2.domain.errors import NotConfiguredError, SubagentError
+from eco2.domain.errors import NoResultsError, NotConfiguredError, SubagentError
 from eco2.domain.knowledge import RetrievalHit
 from eco2.domain.subagents import SubagentStatus
 from eco2.pipeline.context import PipelineContext
-from eco2.pipeline.nodes.subagent import NoResults, run_lookup
+from eco2.pipeline.genai_spans import invoke
+from eco2.pipeline.nodes.subagent import run_lookup
 from eco2.pipeline.state import ChatState
 
 GOOD_COVERAGE = 0.75
@@ -111,9 +113,11 @@ async def _fallback(state: ChatState, ctx: PipelineContext) -> dict[str, Any]:
         tried.append({"source": "web_search", "status": "not_configured"})
     except SubagentError as exc:
         tried.append({"source": "web_search", "status": "failed", "error": str(exc)})
-    reply = await ctx.ports.general_model.ainvoke(state["message"])
+    reply = await invoke(
+        ctx.ports.tracer, ctx.ports.general_model, [HumanMessage(state["message"])]
+    )
     if not str(reply.text).strip():
-        raise NoResults("no fallback source had an answer")
+        raise NoResultsError("no fallback source had an answer")
     return {"path": "general_model", "tried": tried, "reply": str(reply.text)}
 
 

@@ -1,0 +1,66 @@
+"""What the API derives from a job's events, and its error bodies and readiness checks."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from eco2.application.ports.events import EventStreamPort
+from eco2.domain.events import EventType, StreamEvent
+
+
+def error_response(
+    status: int, error: str, message: str, fields: list[dict[str, str]] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "message": message, "fields": fields or []}, status_code=status
+    )
+
+
+def field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+async def all_events(events: EventStreamPort, job_id: str) -> list[StreamEvent]:
+    collected: list[StreamEvent] = []
+    after: str | None = None
+    while batch := await events.read(job_id, after, count=1000):
+        collected.extend(batch)
+        after = batch[-1].id
+    return collected
+
+
+def answer_so_far(events: list[StreamEvent]) -> str:
+    retries = [i for i, e in enumerate(events) if e.type is EventType.RETRY]
+    start = retries[-1] + 1 if retries else 0
+    return "".join(e.payload.get("text", "") for e in events[start:] if e.type is EventType.TOKEN)
+
+
+def job_status(events: list[StreamEvent]) -> str:
+    if events and events[-1].type.terminal:
+        return events[-1].type.value
+    return "running" if any(e.type is not EventType.QUEUED for e in events) else "queued"
+
+
+def traceparent(trace_id: str) -> str:
+    """Return a W3C ``traceparent`` header for ``trace_id`` with a fresh parent span id."""
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+async def check_ok(check: Awaitable[bool]) -> bool:
+    try:
+        return bool(await check)
+    except Exception:
+        return False
+
+
+async def events_ok(events: EventStreamPort) -> bool:
+    try:
+        await events.exists("readiness-probe")
+    except Exception:
+        return False
+    return True

@@ -1,0 +1,127 @@
+"""Image generation through the OpenAI Images API (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``).
+
+``POST {base}/images/generations`` with ``{"model", "prompt", "size", "n": 1}``; the response's
+``data[0]`` holds either ``url`` (DALL·E models) or ``b64_json`` (``gpt-image-1`` always answers
+with base64), turned into a ``GeneratedImage`` whose ``url`` is that URL or a ``data:`` URL.
+
+Errors follow the providers' typed hierarchy; OpenAI's error body is
+``{"error": {"message", "type", "param", "code"}}``. A prompt refused by the safety system
+(``content_policy_violation`` or ``moderation_blocked``, HTTP 400) is a
+:class:`ContentPolicyError`, so the answer can say so instead of reporting an outage. Without a
+key the factory wires ``NotConfiguredImageGeneration`` instead of this adapter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import httpx
+from pydantic import SecretStr
+
+from eco2.domain.errors import NotConfiguredError
+from eco2.domain.knowledge import GeneratedImage
+from eco2.infrastructure.integrations.http.client import HttpProvider, json_body
+from eco2.infrastructure.integrations.http.errors import (
+    MalformedResponseError,
+    ProviderError,
+    ProviderErrorCode,
+)
+from eco2.infrastructure.integrations.json_post import error_message, post_json
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
+_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+class ContentPolicyError(ProviderErrorCode):
+    """OpenAI refused the prompt (its safety system); retrying the same prompt will not help."""
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
+class OpenAIImageGeneration:
+    """``ImageGenerationPort`` over the OpenAI Images API.
+
+    Args:
+        provider: The ``openai_images`` provider (client on the OpenAI base URL, with a read
+            timeout long enough for generation, retries, breaker).
+        api_key: ``OPENAI_API_KEY``; sent as a bearer token, never logged. ``None`` or empty
+            raises ``NotConfiguredError``.
+        model: Image model, e.g. ``gpt-image-1`` or ``dall-e-3``.
+        size: Image size, e.g. ``1024x1024``.
+        output_format: Format of base64 answers (``png``, ``jpeg``, ``webp``), for the data URL.
+    """
+
+    def __init__(
+        self,
+        provider: HttpProvider,
+        api_key: SecretStr | None,
+        *,
+        model: str = "gpt-image-1",
+        size: str = "1024x1024",
+        output_format: str = "png",
+    ) -> None:
+        if api_key is None or not api_key.get_secret_value():
+            raise NotConfiguredError("image generation is not configured: OPENAI_API_KEY unset")
+        if output_format not in _MIME:
+            raise ValueError(f"output_format must be one of {sorted(_MIME)}")
+        self._provider = provider
+        self._key = api_key
+        provider.scrub.add(api_key.get_secret_value())
+        self.model = model
+        self.size = size
+        self._mime = _MIME[output_format]
+
+    async def generate(self, prompt: str) -> GeneratedImage:
+        """Return an image made from ``prompt`` (an https URL or a ``data:`` URL).
+
+        Raises:
+            ContentPolicyError: The prompt was refused by OpenAI's safety system.
+            ProviderError: Auth, rate limit, outage, other 4xx, or a malformed response.
+        """
+        body = {"model": self.model, "prompt": prompt, "size": self.size, "n": 1}
+        headers = {"Authorization": f"Bearer {self._key.get_secret_value()}"}
+
+        def parse(response: httpx.Response) -> GeneratedImage:
+            return self._parse(response, prompt)
+
+        return await post_json(
+            self._provider,
+            "/images/generations",
+            body,
+            parse,
+            headers=headers,
+            classify=self._classify,
+        )
+
+    def _classify(self, response: httpx.Response) -> ProviderError | None:
+        if response.status_code == 400 and _error_code(response) in CONTENT_POLICY_CODES:
+            message = self._provider.scrub(error_message(response))
+            return ContentPolicyError(self._provider.name, "content_policy", message)
+        return None
+
+    def _parse(self, response: httpx.Response, prompt: str) -> GeneratedImage:
+        name = self._provider.name
+        data = json_body(response, name)["data"]
+        if not isinstance(data, list) or not data:
+            raise MalformedResponseError(name, "`data` holds no image")
+        first = data[0]
+        if url := first.get("url"):
+            return GeneratedImage(url=str(url), prompt=prompt)
+        encoded = first.get("b64_json")
+        if not isinstance(encoded, str) or not encoded:
+            raise MalformedResponseError(name, "the image has neither `url` nor `b64_json`")
+        try:
+            base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedResponseError(name, "`b64_json` is not base64") from None
+        return GeneratedImage(url=f"data:{self._mime};base64,{encoded}", prompt=prompt)

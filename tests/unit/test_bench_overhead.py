@@ -1,0 +1,94 @@
+"""``eco2 bench overhead``: both variants run the same jobs; only the instrumented one exports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from typer.testing import CliRunner
+
+from eco2.entrypoints.cli.bench import bench_app
+from eco2.entrypoints.cli.bench_overhead import (
+    PARTS,
+    RunFigures,
+    render,
+    run_benchmark,
+    running_receiver,
+    summarise,
+)
+from eco2.pipeline.context import Ports
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[str]:
+    with running_receiver() as url:
+        yield url
+
+
+@pytest.fixture
+def unpaced_ports(offline_ports: Ports) -> Ports:
+    """The shared offline ports with the answer model unpaced, as the benchmark runs it."""
+    unpaced = {"time_to_first_token_s": 0.0, "tokens_per_s": 0.0}
+    return replace(
+        offline_ports,
+        answer_model=offline_ports.answer_model.model_copy(update=unpaced),
+        general_model=offline_ports.general_model.model_copy(update=unpaced),
+    )
+
+
+async def test_both_variants_run_the_same_jobs_and_only_one_exports(
+    receiver: str, unpaced_ports: Ports
+) -> None:
+    results = await run_benchmark(
+        jobs=4, concurrency=2, rounds=2, warmup=1, parts=PARTS, url=receiver, ports=unpaced_ports
+    )
+    assert set(results) == {"noop", "instrumented"}
+    noop, instrumented = results["noop"], results["instrumented"]
+    assert len(noop) == len(instrumented) == 2
+    for run in [*noop, *instrumented]:
+        assert run.jobs == run.done == 4
+        assert run.tokens > 0 and run.flushes > 0
+        assert run.wall_s > 0 and run.cpu_s > 0
+    # Same offline answers, so the same tokens in both variants.
+    assert {r.tokens for r in noop} == {r.tokens for r in instrumented}
+    assert all(r.spans == {} and r.runs == 0 for r in noop)
+    for run in instrumented:
+        assert run.spans["node"] > 0 and run.spans["chat"] > 0 and run.runs > 0
+        # Spans are per node, sub-agent and model call, never per token.
+        assert sum(run.spans.values()) < run.tokens / 2
+
+    summary = summarise(results, PARTS)
+    assert summary["noop"]["spans_per_job"] == 0
+    assert summary["instrumented"]["spans_per_job"] > 0
+    assert summary["instrumented"]["langsmith_runs_per_job"] > 0
+    for variant in ("noop", "instrumented"):
+        assert summary[variant]["tokens_per_s"] > 0 and summary[variant]["cpu_us_per_token"] > 0
+    assert summary["throughput_ratio"] > 0 and summary["cpu_per_token_ratio"] > 0
+    assert isinstance(summary["target_met"], bool)
+    assert "throughput ratio" in render(summary)
+    json.dumps(summary)
+
+
+def test_summary_and_report_from_given_figures() -> None:
+    def run(name: str, wall_s: float, spans: dict[str, int], runs: int) -> RunFigures:
+        return RunFigures(10, 10, 500, 40, wall_s, 0.5, spans, runs)
+
+    results = {
+        "noop": [run("noop", 1.0, {}, 0)],
+        "instrumented": [run("instrumented", 1.02, {"node": 50, "chat": 10}, 80)],
+    }
+    summary = summarise(results, PARTS)
+    assert summary["noop"]["tokens_per_s"] == 500
+    assert summary["instrumented"]["spans_per_job"] == 6
+    assert summary["instrumented"]["spans_per_job_by_kind"] == {"chat": 1, "node": 5}
+    assert summary["instrumented"]["langsmith_runs_per_job"] == 8
+    assert summary["target_met"] is True
+    assert "(target ≤ 3%: met)" in render(summary)
+
+
+def test_unknown_instrumentation_part_is_a_usage_error() -> None:
+    result = CliRunner().invoke(bench_app, ["overhead", "--instrument", "metrics,zipkin"])
+    assert result.exit_code == 2
+    assert "zipkin" in result.output
