@@ -99,7 +99,7 @@ class ServingSettings(BaseSettings):
     )
     coalesce_tokens: int = Field(16, ge=1, validation_alias=AliasChoices("ECO2_COALESCE_TOKENS"))
     coalesce_delay_s: float = Field(
-        0.02, ge=0, validation_alias=AliasChoices("ECO2_COALESCE_DELAY_S")
+        0.01, ge=0, validation_alias=AliasChoices("ECO2_COALESCE_DELAY_S")
     )
 
 

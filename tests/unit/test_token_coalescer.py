@@ -27,16 +27,26 @@ async def test_flushes_every_n_tokens_and_keeps_text() -> None:
     for i in range(10):
         await out.token("answer", f"t{i} ")
     await out.aclose()
-    assert [e.payload["count"] for e in sink.events] == [4, 4, 2]
+    assert [e.payload["count"] for e in sink.events] == [1, 4, 4, 1]
     assert "".join(e.payload["text"] for e in sink.events) == "".join(f"t{i} " for i in range(10))
 
 
-async def test_flushes_after_the_delay_without_more_tokens() -> None:
+async def test_a_token_after_a_quiet_spell_is_written_at_once() -> None:
     sink = RecordingSink()
-    out = TokenCoalescer(sink, "j", max_tokens=100, max_delay_s=0.01)
-    await out.token("answer", "a")
-    await asyncio.sleep(0.1)
+    out = TokenCoalescer(sink, "j", max_tokens=100, max_delay_s=10)
+    await out.token("answer", "a")  # no write yet in this stream: no reason to wait
     assert [e.payload["text"] for e in sink.events] == ["a"]
+
+
+async def test_tokens_inside_the_interval_wait_for_the_next_slot() -> None:
+    sink = RecordingSink()
+    out = TokenCoalescer(sink, "j", max_tokens=100, max_delay_s=0.05)
+    for text in ("a", "b", "c"):
+        await out.token("answer", text)
+    assert [e.payload["text"] for e in sink.events] == ["a"]
+    await asyncio.sleep(0.15)
+    assert [e.payload["text"] for e in sink.events] == ["a", "bc"]
+    assert sink.events[1].payload["count"] == 2
 
 
 async def test_other_events_flush_first_and_node_changes_split() -> None:

@@ -71,7 +71,7 @@ class ProcessChat:
         metrics: MetricsPort,
         provider: str = "offline",
         coalesce_tokens: int = 16,
-        coalesce_delay_s: float = 0.02,
+        coalesce_delay_s: float = 0.01,
     ) -> None:
         self._pipeline = pipeline
         self._events = events

@@ -1,8 +1,11 @@
 """Coalesces model tokens into fewer stream entries (DESIGN.md §4).
 
-Tokens are buffered and written as one ``token`` entry when ``max_tokens`` have gathered or
-``max_delay_s`` has passed since the first buffered one, whichever comes first; any other event
-flushes the buffer first, so the stream's order is the order things happened.
+A stream is written at most once per ``max_delay_s`` (or when ``max_tokens`` have gathered).
+A token that arrives when the last write is older than that is written at once; tokens that
+arrive sooner wait for the next slot and share its entry. So a model slower than the write rate
+pays no coalescing delay at all, and a fast one costs at most ``1 / max_delay_s`` writes per
+second. Any other event flushes the buffer first, so the stream's order is the order things
+happened.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ class TokenCoalescer:
         sink: Where events go.
         job_id: The job whose stream this writes.
         max_tokens: Flush after this many buffered tokens.
-        max_delay_s: Flush this long after the first buffered token at the latest.
+        max_delay_s: Shortest interval between two token writes of this stream.
         tracker: Receives each token's production time once its entry is durable.
     """
 
@@ -34,7 +37,7 @@ class TokenCoalescer:
         job_id: str,
         *,
         max_tokens: int = 16,
-        max_delay_s: float = 0.02,
+        max_delay_s: float = 0.01,
         tracker: StreamTracker | None = None,
     ) -> None:
         self._sink = sink
@@ -46,6 +49,7 @@ class TokenCoalescer:
         self._produced: list[float] = []
         self._count = 0
         self._tracker = tracker
+        self._last_write = float("-inf")
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
 
@@ -55,13 +59,15 @@ class TokenCoalescer:
             if self._texts and node != self._node:
                 await self._flush_locked()
             self._node = node
+            now = time.perf_counter()
             self._texts.append(text)
-            self._produced.extend([time.perf_counter()] * count)
+            self._produced.extend([now] * count)
             self._count += count
-            if self._count >= self._max_tokens:
+            wait = self._last_write + self._max_delay_s - now
+            if self._count >= self._max_tokens or wait <= 0:
                 await self._flush_locked()
             elif self._timer is None:
-                self._timer = asyncio.create_task(self._flush_later())
+                self._timer = asyncio.create_task(self._flush_later(wait))
 
     async def event(self, event_type: EventType, payload: dict[str, Any]) -> StreamEvent:
         """Flush buffered tokens, then publish a non-token event."""
@@ -78,8 +84,8 @@ class TokenCoalescer:
         """Flush and stop the timer."""
         await self.flush()
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self._max_delay_s)
+    async def _flush_later(self, wait_s: float) -> None:
+        await asyncio.sleep(wait_s)
         async with self._lock:
             self._timer = None  # this task is finishing; do not cancel itself below
             await self._flush_locked()
@@ -94,6 +100,7 @@ class TokenCoalescer:
             return
         text, count, produced = "".join(self._texts), self._count, self._produced
         self._texts, self._count, self._produced = [], 0, []
+        self._last_write = time.perf_counter()
         await self._sink.publish(
             self._job_id, EventType.TOKEN, {"node": self._node, "text": text, "count": count}
         )

@@ -61,6 +61,11 @@ def bench_retrieval(
             typer.echo(f"  {query!r}: expected {expected}, got {got}")
 
 
+# `eco2 bench stream` lives in bench_stream.py (and its helpers) to keep this module small.
+from eco2.entrypoints.cli.bench_stream import bench_stream  # noqa: E402
+
+bench_app.command("stream")(bench_stream)
+
 # `eco2 bench overhead` lives in bench_overhead.py (NoOp vs full instrumentation).
 from eco2.entrypoints.cli.bench_overhead import bench_overhead  # noqa: E402
 

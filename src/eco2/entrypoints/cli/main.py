@@ -26,6 +26,10 @@ app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 
+from eco2.entrypoints.cli.loadtest import loadtest as _loadtest  # noqa: E402
+
+app.command("loadtest")(_loadtest)
+
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``message`` to stderr and return the exit to raise."""

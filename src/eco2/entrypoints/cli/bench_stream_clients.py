@@ -1,0 +1,269 @@
+"""The SSE clients of ``eco2 bench stream``, in their own process so they never share the
+producers' CPU time: ``python -m eco2.entrypoints.cli.bench_stream_clients``.
+
+Reads one JSON line from stdin (``base_url``, ``jobs``, ``clients_per_job``, ``tokens``,
+``accumulated``, ``epoch_ns``, ``timeout_s``, optionally ``connect_batch``), opens
+``clients_per_job`` httpx streaming connections per job to ``GET /api/v1/chat/{job_id}/events``
+in waves of ``connect_batch``, writes ``{"ready": …}`` on stdout once every client has its first
+event, then ``{"result": …}`` when every client has its terminal event. A stream that ends early
+is resumed with ``Last-Event-ID``, as a browser would.
+
+Each client checks that it received every token exactly once and in order and that ``done.answer``
+is the text it assembled; a client that did not is a *mismatch*. Exits when stdin closes early
+(the benchmark is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from eco2.entrypoints.cli.bench_stream_common import decode_tokens, summarise
+
+_MAX_ATTEMPTS = 4  # connection failures per client before it gives up
+_CONNECT_BATCH = 50  # clients connecting at once; the next wave waits for their first event
+
+
+@dataclass
+class _Tally:
+    delivery_ms: list[float] = field(default_factory=list)
+    entry_ms: list[float] = field(default_factory=list)
+    entries: int = 0
+    tokens: int = 0
+    errors: int = 0
+    reconnects: int = 0
+    mismatches: int = 0
+    complete: int = 0
+    last_done_ns: int = 0
+    samples: list[str] = field(default_factory=list)
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.samples) < 5 and message not in self.samples:
+            self.samples.append(message)
+
+
+class _Client:
+    """One SSE connection to one job, resumed after early ends, verifying what it receives."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        job_id: str,
+        spec: dict[str, Any],
+        tally: _Tally,
+        on_first: Callable[[], None],
+    ) -> None:
+        self._http, self._job_id, self._tally, self._on_first = http, job_id, tally, on_first
+        self._accumulated: bool = spec["accumulated"]
+        self._tokens: int = spec["tokens"]
+        self._epoch_ms: float = spec["epoch_ns"] / 1e6
+        self._first = False
+        self._last_id: str | None = None
+        self._parts: list[str] = []  # the deltas, or the latest accumulated text
+        self._next = 0
+        self._broken = False
+        self.finished = False
+
+    async def run(self) -> None:
+        failures = 0
+        try:
+            while not self.finished:
+                try:
+                    await self._follow()
+                except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
+                    self._tally.error(f"{type(exc).__name__}: {exc}"[:200])
+                    failures += 1
+                    if failures >= _MAX_ATTEMPTS:
+                        return
+                    await asyncio.sleep(0.2)
+                else:
+                    if not self.finished:
+                        self._tally.reconnects += 1
+        finally:
+            if not self._first:  # count it as settled so "ready" still comes
+                self._first = True
+                self._on_first()
+
+    async def _follow(self) -> None:
+        headers = {"Last-Event-ID": self._last_id} if self._last_id else {}
+        url = f"/api/v1/chat/{self._job_id}/events"
+        async with self._http.stream("GET", url, headers=headers) as response:
+            if response.status_code != 200:
+                raise ValueError(f"HTTP {response.status_code}")
+            # Split events on blank lines at the byte level, cheaper than ``aiter_lines``: a
+            # thousand clients share this process and the machine's CPUs with the API.
+            pending = b""
+            async for chunk in response.aiter_bytes():
+                blocks = (pending + chunk).replace(b"\r\n", b"\n").split(b"\n\n")
+                pending = blocks.pop()
+                for block in blocks:
+                    fields = _fields(block)
+                    if "event" in fields:
+                        self._on_event(
+                            fields["event"], fields.get("id", ""), fields.get("data", "")
+                        )
+                        if self.finished:
+                            return
+
+    def _on_event(self, event: str, entry_id: str, data: str) -> None:
+        now_ms = time.time_ns() / 1e6
+        if not self._first:
+            self._first = True
+            self._on_first()
+        self._last_id = entry_id or self._last_id
+        if event == "token":
+            self._on_token(json.loads(data)["text"], now_ms)
+            self._tally.entry_ms.append(now_ms - int(entry_id.partition("-")[0]))
+        elif event in ("done", "error"):
+            self.finished = True
+            answer = json.loads(data).get("answer") if event == "done" else None
+            if self._accumulated:
+                text = self._parts[-1] if self._parts else ""
+            else:
+                text = "".join(self._parts)
+            if answer == text and self._next == self._tokens and not self._broken:
+                self._tally.complete += 1
+            else:
+                self._tally.mismatches += 1
+            self._tally.last_done_ns = max(self._tally.last_done_ns, time.time_ns())
+
+    def _on_token(self, text: str, now_ms: float) -> None:
+        if self._accumulated:
+            before = self._parts[-1] if self._parts else ""
+            if not text.startswith(before):
+                self._broken = True
+            new, self._parts = text[len(before) :], [text]
+        else:
+            new = text
+            self._parts.append(text)
+        self._tally.entries += 1
+        for index, offset_us in decode_tokens(new):
+            if index != self._next:
+                self._broken = True
+            self._next = index + 1
+            self._tally.tokens += 1
+            self._tally.delivery_ms.append(now_ms - self._epoch_ms - offset_us / 1000)
+
+
+def _fields(block: bytes) -> dict[str, str]:
+    """The fields of one SSE event block (comments skipped; ``data`` lines joined)."""
+    fields: dict[str, str] = {}
+    for raw in block.decode().split("\n"):
+        if not raw or raw[0] == ":":
+            continue
+        name, _, value = raw.partition(":")
+        value = value[1:] if value[:1] == " " else value
+        fields[name] = f"{fields[name]}\n{value}" if name == "data" and name in fields else value
+    return fields
+
+
+def _emit(kind: str, value: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps({kind: value}) + "\n")
+    sys.stdout.flush()
+
+
+async def run_clients(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run every client of ``spec`` to its terminal event; return the tally (also emits ready).
+
+    Args:
+        spec: The JSON object read from stdin (see the module docstring).
+
+    Returns:
+        Latency summaries (``delivery_ms``, ``entry_to_client_ms``), counts and CPU seconds.
+    """
+    tally = _Tally()
+    clients_per_job: int = spec["clients_per_job"]
+    total = len(spec["jobs"]) * clients_per_job
+    batch: int = spec.get("connect_batch", _CONNECT_BATCH)
+    settled, wave_end = 0, 0
+    wave_done = asyncio.Event()
+
+    def on_first() -> None:
+        nonlocal settled
+        settled += 1
+        if settled >= wave_end:
+            wave_done.set()
+
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    timeout = httpx.Timeout(30.0, read=60.0)
+    async with httpx.AsyncClient(base_url=spec["base_url"], timeout=timeout, limits=limits) as http:
+        clients = [
+            _Client(http, job_id, spec, tally, on_first)
+            for job_id in spec["jobs"]
+            for _ in range(clients_per_job)
+        ]
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            async with asyncio.timeout(spec["timeout_s"]):
+                # Connect in waves, as an audience arrives, not as one burst of set-ups.
+                for start in range(0, total, batch):
+                    wave_end = min(total, start + batch)
+                    wave_done.clear()
+                    tasks += [asyncio.create_task(c.run()) for c in clients[start:wave_end]]
+                    if settled < wave_end:
+                        await wave_done.wait()
+                _emit("ready", {"clients": total, "errors": tally.errors})
+                cpu_start = time.process_time()
+                await asyncio.gather(*tasks)
+        except TimeoutError:
+            tally.error("timeout: clients did not finish in time")
+            cpu_start = time.process_time()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    incomplete = sum(1 for client in clients if not client.finished)
+    tally.mismatches += incomplete  # a client that never got its terminal event missed tokens
+    return {
+        "clients": total,
+        "complete": tally.complete,
+        "mismatches": tally.mismatches,
+        "incomplete": incomplete,
+        "errors": tally.errors,
+        "error_samples": tally.samples,
+        "reconnects": tally.reconnects,
+        "entries": tally.entries,
+        "tokens": tally.tokens,
+        "delivery_ms": summarise(tally.delivery_ms),
+        "entry_to_client_ms": summarise(tally.entry_ms),
+        "last_done_ns": tally.last_done_ns,
+        "cpu_s": round(time.process_time() - cpu_start, 3),
+    }
+
+
+def _exit_when_stdin_closes(done: threading.Event) -> None:
+    def watch() -> None:
+        sys.stdin.read()
+        if not done.is_set():
+            os._exit(3)  # the benchmark is gone
+
+    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+
+
+def main() -> None:
+    """Read the spec from stdin, run the clients, print the result line."""
+    spec = json.loads(sys.stdin.readline())
+    done = threading.Event()
+    _exit_when_stdin_closes(done)
+    try:
+        import uvloop
+    except ImportError:  # uvicorn[standard] brings it; the clients only run cheaper with it
+        result = asyncio.run(run_clients(spec))
+    else:
+        result = uvloop.run(run_clients(spec))
+    done.set()
+    _emit("result", result)
+
+
+if __name__ == "__main__":
+    main()

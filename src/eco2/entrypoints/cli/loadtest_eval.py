@@ -1,0 +1,233 @@
+"""SLO verdicts and the summary of one ``eco2 loadtest`` run (DESIGN.md §5, deploy/slo.yaml).
+
+Full-response SLOs (``chat_request_duration_seconds{intent=...}``) are judged on the client's
+end-to-end latency (POST to terminal event) of that intent's jobs. Every other SLO is judged
+server side, on the histogram observations made during the run (``/metrics`` bucket deltas).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from eco2.entrypoints.cli.deploy_slo import PERCENTILES, DeploySpec, Slo
+from eco2.entrypoints.cli.loadtest_prom import (
+    Scrape,
+    bucket_deltas,
+    bucket_quantile,
+    cpu_by_target,
+    delta,
+    fraction_within,
+    mean_by_label,
+)
+from eco2.entrypoints.cli.loadtest_run import RunResult
+
+CLIENT_METRIC = "chat_request_duration_seconds"
+QUANTILE = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear-interpolated percentile (``q`` in 0..1); ``None`` for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = q * (len(ordered) - 1)
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass
+class Verdict:
+    """One SLO judged: observed value per percentile against its threshold."""
+
+    name: str
+    feature: str
+    source: str  # "client" (end-to-end, measured by the load generator) | "server" (/metrics)
+    samples: int
+    thresholds: dict[str, float]
+    observed: dict[str, float | None] = field(default_factory=dict)
+    passed: dict[str, bool] = field(default_factory=dict)
+    status: str = "no_data"  # pass | fail | no_data
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _client_verdict(slo: Slo, run: RunResult) -> Verdict:
+    intent = dict(slo.selector).get("intent", "")
+    values = [j.e2e_s for j in run.jobs if j.intent == intent and j.ok and j.e2e_s is not None]
+    verdict = Verdict(slo.name, slo.feature, "client", len(values), dict(slo.thresholds))
+    verdict.note = f"end-to-end latency of '{intent}' jobs (POST to terminal event)"
+    if not values:
+        verdict.note += "; none completed" if intent in run.intents else "; intent not in the run"
+        return verdict
+    for p, threshold in slo.thresholds.items():
+        value = percentile(values, QUANTILE[p])
+        verdict.observed[p] = value
+        verdict.passed[p] = value is not None and value <= threshold
+    verdict.status = "pass" if all(verdict.passed.values()) else "fail"
+    return verdict
+
+
+def _server_verdict(slo: Slo, before: Scrape, after: Scrape) -> Verdict:
+    selector = dict(slo.selector)
+    buckets = bucket_deltas(before, after, slo.metric, selector)
+    count = int(buckets[-1][1]) if buckets else 0
+    verdict = Verdict(slo.name, slo.feature, "server", count, dict(slo.thresholds))
+    verdict.note = f"server-side: {slo.metric} bucket deltas during the run"
+    if count <= 0:
+        verdict.note += "; no observations (is the process that records it scraped?)"
+        return verdict
+    for p, threshold in slo.thresholds.items():
+        verdict.observed[p] = bucket_quantile(buckets, QUANTILE[p])
+        within = fraction_within(buckets, threshold)
+        # The percentile is within the threshold iff that share of observations is under it.
+        verdict.passed[p] = within is not None and within >= QUANTILE[p] - 1e-9
+    verdict.status = "pass" if all(verdict.passed.values()) else "fail"
+    return verdict
+
+
+def evaluate(spec: DeploySpec, run: RunResult, before: Scrape, after: Scrape) -> list[Verdict]:
+    """Judge every SLO of ``spec``."""
+    verdicts = []
+    for slo in spec.slos:
+        if slo.metric == CLIENT_METRIC and "intent" in dict(slo.selector):
+            verdicts.append(_client_verdict(slo, run))
+        else:
+            verdicts.append(_server_verdict(slo, before, after))
+    return verdicts
+
+
+def _stats(values: list[float]) -> dict[str, float | None]:
+    return {p: percentile(values, QUANTILE[p]) for p in PERCENTILES} | {
+        "max": max(values) if values else None
+    }
+
+
+def per_intent(run: RunResult) -> dict[str, dict[str, Any]]:
+    """Client-side figures per intent."""
+    out: dict[str, dict[str, Any]] = {}
+    for intent in run.intents:
+        jobs = [j for j in run.jobs if j.intent == intent]
+        done = [j for j in jobs if j.ok]
+        out[intent] = {
+            "jobs": len(jobs),
+            "completed": len(done),
+            "errors": len(jobs) - len(done),
+            "recoveries": sum(j.recoveries for j in jobs),
+            "e2e_s": _stats([j.e2e_s for j in done if j.e2e_s is not None]),
+            "ttft_s": _stats([j.ttft_s for j in done if j.ttft_s is not None]),
+            "tokens_per_s": _stats([j.tokens_per_s for j in done if j.tokens_per_s]),
+            "tokens_mean": (sum(j.tokens for j in done) / len(done)) if done else None,
+        }
+    return out
+
+
+def server_figures(before: Scrape, after: Scrape, wall_s: float) -> dict[str, Any]:
+    """Where the time went on the server: node and queue means, CPU per scraped process."""
+    nodes = mean_by_label(before, after, "chat_node_duration_seconds", "node")
+    queue = mean_by_label(before, after, "chat_queue_wait_seconds", "")
+    ttft = mean_by_label(before, after, "chat_time_to_first_token_seconds", "intent")
+    return {
+        "targets": sorted(after.per_target),
+        "scrape_errors": after.errors,
+        "node_mean_s": {k: v[1] for k, v in sorted(nodes.items())},
+        "node_count": {k: int(v[0]) for k, v in sorted(nodes.items())},
+        "queue_wait_mean_s": queue[""][1] if "" in queue else None,
+        "ttft_mean_s": {k: v[1] for k, v in sorted(ttft.items())},
+        "cpu_cores": cpu_by_target(before, after, wall_s),
+        "tokens": delta(before, after, "chat_stream_tokens_total"),
+        "stream_recoveries": delta(before, after, "chat_stream_recovery_total"),
+    }
+
+
+def summarize(
+    url: str,
+    run: RunResult,
+    verdicts: list[Verdict],
+    server: dict[str, Any],
+    max_error_rate: float,
+) -> dict[str, Any]:
+    """The ``summary.json`` document; ``passed`` is the exit-code verdict."""
+    total = len(run.jobs)
+    done = [j for j in run.jobs if j.ok]
+    failed = total - len(done)
+    error_rate = failed / total if total else 1.0
+    outcomes: dict[str, int] = {}
+    for job in run.jobs:
+        outcomes[job.outcome] = outcomes.get(job.outcome, 0) + 1
+    wall = run.wall_s or 1.0
+    slo_ok = all(v.status != "fail" for v in verdicts)
+    return {
+        "url": url,
+        **run.to_dict(),
+        "jobs": {
+            "total": total,
+            "completed": len(done),
+            "failed": failed,
+            "error_rate": error_rate,
+            "outcomes": outcomes,
+            "recoveries": sum(j.recoveries for j in run.jobs),
+            "throughput_jobs_per_s": len(done) / wall,
+            "tokens_per_s": sum(j.tokens for j in run.jobs) / wall,
+        },
+        "per_intent": per_intent(run),
+        "slo": [v.to_dict() for v in verdicts],
+        "server": server,
+        "max_error_rate": max_error_rate,
+        "error_rate_ok": total > 0 and error_rate <= max_error_rate,
+        "slo_ok": slo_ok,
+        "passed": slo_ok and total > 0 and error_rate <= max_error_rate,
+        "errors_sample": [j.detail or j.outcome for j in run.jobs if not j.ok][:10],
+    }
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def verdict_table(summary: dict[str, Any]) -> str:
+    """The plain-text verdict table printed at the end of a run."""
+    rows = [
+        f"{'SLO':<26}{'source':<8}{'n':>6}  "
+        + "".join(f"{p + ' obs/slo':<22}" for p in PERCENTILES)
+        + "verdict"
+    ]
+    for v in summary["slo"]:
+        cells = ""
+        for p in PERCENTILES:
+            mark = "" if v["passed"].get(p, True) else " !"
+            cells += f"{_ms(v['observed'].get(p)) + ' / ' + _ms(v['thresholds'].get(p)) + mark:<22}"
+        rows.append(
+            f"{v['feature']:<26}{v['source']:<8}{v['samples']:>6}  {cells}{v['status'].upper()}"
+        )
+    jobs = summary["jobs"]
+    rows.append("")
+    rows.append(
+        f"jobs {jobs['total']}  completed {jobs['completed']}  errors {jobs['failed']} "
+        f"({jobs['error_rate']:.2%}, max {summary['max_error_rate']:.2%})  "
+        f"recoveries {jobs['recoveries']}  {jobs['throughput_jobs_per_s']:.2f} jobs/s  "
+        f"{jobs['tokens_per_s']:.0f} tokens/s"
+    )
+    for intent, s in summary["per_intent"].items():
+        rows.append(
+            f"  {intent:<11} n={s['completed']:<5} e2e p50/p95/p99 "
+            f"{_ms(s['e2e_s']['p50'])}/{_ms(s['e2e_s']['p95'])}/{_ms(s['e2e_s']['p99'])}  "
+            f"ttft p50 {_ms(s['ttft_s']['p50'])}  "
+            f"tokens/s p50 {s['tokens_per_s']['p50'] or 0:.0f}"
+        )
+    server = summary.get("server", {})
+    cpu = ", ".join(f"{k} {v:.2f}" for k, v in server.get("cpu_cores", {}).items())
+    host = server.get("host") or {}
+    busy = host.get("cpu_busy")
+    rows.append(
+        f"server: queue wait mean {_ms(server.get('queue_wait_mean_s'))}, answer node mean "
+        f"{_ms(server.get('node_mean_s', {}).get('answer'))}; CPU cores: {cpu}"
+        + (f"; host {busy:.0%} busy, load {host['loadavg'][0]:.1f}" if busy is not None else "")
+    )
+    rows.append("VERDICT: " + ("PASS" if summary["passed"] else "FAIL"))
+    return "\n".join(rows)

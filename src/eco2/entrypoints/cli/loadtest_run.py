@@ -1,0 +1,241 @@
+"""Virtual users of ``eco2 loadtest``: post a chat job, follow its SSE stream to the end.
+
+The scenario is DESIGN.md §5's (``loadtest/k6/chat.js`` is the k6 twin): each user picks a random
+intent, posts its Korean message, checks ``202`` and a ``job_id``, reads
+``GET /api/v1/chat/{job_id}/events`` to the terminal event (resuming with ``Last-Event-ID`` when
+the connection drops: a *recovery*), then thinks for 1 s. Users start evenly over the ramp,
+hold, and stop evenly over the ramp-down; a job in flight when its user stops is finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+MESSAGES = {
+    "waste": "페트병 어떻게 버려?",
+    "character": "이코 소개해줘",
+    "bulk_waste": "소파 버리는 방법 알려줘",
+    "general": "안녕하세요",
+}
+MAX_RESUMES = 10
+
+
+@dataclass
+class JobResult:
+    """One iteration of a user: times are seconds; ``start`` is relative to the run start."""
+
+    intent: str
+    start: float
+    outcome: str  # done | error (terminal event) | http_<status> | no_terminal | transport
+    e2e_s: float | None = None
+    ttft_s: float | None = None
+    tokens: int = 0
+    tokens_per_s: float | None = None
+    recoveries: int = 0
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "done"
+
+
+@dataclass
+class Tick:
+    """One second of the run: users running, streams open, cumulative jobs and tokens."""
+
+    t: float
+    users: int
+    streams: int
+    completed: int
+    failed: int
+    tokens: int
+
+
+@dataclass
+class RunResult:
+    """Everything a run measured, client side."""
+
+    users: int
+    duration_s: float
+    ramp_s: float
+    intents: list[str]
+    wall_s: float = 0.0
+    jobs: list[JobResult] = field(default_factory=list)
+    timeline: list[Tick] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "users": self.users,
+            "duration_s": self.duration_s,
+            "ramp_s": self.ramp_s,
+            "intents": self.intents,
+            "wall_s": self.wall_s,
+            "timeline": [asdict(t) for t in self.timeline],
+        }
+
+
+class _State:
+    def __init__(self) -> None:
+        self.users = 0
+        self.streams = 0
+        self.completed = 0
+        self.failed = 0
+        self.tokens = 0
+
+
+async def _follow(
+    client: httpx.AsyncClient, job_id: str, posted: float, result: JobResult, state: _State
+) -> None:
+    """Read the job's events to the terminal one; fill ``result``."""
+    last_id: str | None = None
+    first_token: float | None = None
+    for attempt in range(MAX_RESUMES + 1):
+        if attempt:
+            result.recoveries += 1
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        fields: dict[str, str] = {}
+        try:
+            async with client.stream(
+                "GET", f"/api/v1/chat/{job_id}/events", headers=headers
+            ) as response:
+                if response.status_code != 200:
+                    result.outcome = f"http_{response.status_code}"
+                    return
+                async for line in response.aiter_lines():
+                    if line:
+                        if not line.startswith(":"):
+                            name, _, value = line.partition(":")
+                            fields[name] = value.removeprefix(" ")
+                        continue
+                    event, fields = fields, {}
+                    if "event" not in event:
+                        continue
+                    last_id = event.get("id") or last_id
+                    kind = event["event"]
+                    now = time.monotonic()
+                    if kind == "token":
+                        if first_token is None:
+                            first_token = now
+                            result.ttft_s = now - posted
+                        count = int(json.loads(event.get("data", "{}")).get("count", 1))
+                        result.tokens += count
+                        state.tokens += count
+                    elif kind in ("done", "error"):
+                        result.outcome = kind
+                        result.e2e_s = now - posted
+                        if kind == "error":
+                            result.detail = event.get("data", "")[:200]
+                        if first_token is not None and now > first_token and result.tokens > 1:
+                            result.tokens_per_s = (result.tokens - 1) / (now - first_token)
+                        return
+        except httpx.HTTPError as exc:  # a dropped connection: resume from the last id
+            result.detail = f"{type(exc).__name__}: {exc}"[:200]
+            if last_id is None and attempt >= 2:
+                result.outcome = "transport"
+                return
+    result.outcome = "no_terminal"
+
+
+async def _iteration(client: httpx.AsyncClient, intent: str, t0: float, state: _State) -> JobResult:
+    posted = time.monotonic()
+    result = JobResult(intent=intent, start=posted - t0, outcome="transport")
+    try:
+        response = await client.post("/api/v1/chat", json={"message": MESSAGES[intent]})
+    except httpx.HTTPError as exc:
+        result.detail = f"{type(exc).__name__}: {exc}"[:200]
+        return result
+    job_id = None
+    if response.status_code in (200, 202):
+        try:
+            job_id = response.json().get("job_id")
+        except ValueError:
+            job_id = None
+    if not job_id:
+        result.outcome = f"http_{response.status_code}"
+        result.detail = response.text[:200]
+        return result
+    state.streams += 1
+    try:
+        await _follow(client, str(job_id), posted, result, state)
+    finally:
+        state.streams -= 1
+    return result
+
+
+async def run_load(
+    url: str,
+    users: int,
+    duration_s: float,
+    ramp_s: float = 0.0,
+    intents: list[str] | None = None,
+    think_s: float = 1.0,
+    timeout_s: float = 120.0,
+    seed: int | None = None,
+) -> RunResult:
+    """Ramp ``users`` up over ``ramp_s``, hold ``duration_s``, ramp down over ``ramp_s``."""
+    chosen = list(intents or MESSAGES)
+    result = RunResult(users, duration_s, ramp_s, chosen)
+    rng = random.Random(seed)
+    state = _State()
+    t0 = time.monotonic()
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    timeout = httpx.Timeout(timeout_s, connect=10.0)
+
+    async def user(index: int, client: httpx.AsyncClient) -> None:
+        begin = ramp_s * index / users
+        end = ramp_s + duration_s + ramp_s * (users - index) / users
+        await asyncio.sleep(begin)
+        state.users += 1
+        try:
+            while time.monotonic() - t0 < end:
+                job = await _iteration(client, rng.choice(chosen), t0, state)
+                result.jobs.append(job)
+                if job.ok:
+                    state.completed += 1
+                else:
+                    state.failed += 1
+                remaining = end - (time.monotonic() - t0)
+                await asyncio.sleep(min(think_s, max(0.0, remaining)))
+        finally:
+            state.users -= 1
+
+    async def sampler() -> None:
+        while True:
+            result.timeline.append(
+                Tick(
+                    round(time.monotonic() - t0, 3),
+                    state.users,
+                    state.streams,
+                    state.completed,
+                    state.failed,
+                    state.tokens,
+                )
+            )
+            await asyncio.sleep(1.0)
+
+    base = url.rstrip("/")
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+        ticks = asyncio.create_task(sampler())
+        try:
+            await asyncio.gather(*(user(i, client) for i in range(users)))
+        finally:
+            ticks.cancel()
+            result.timeline.append(
+                Tick(
+                    round(time.monotonic() - t0, 3),
+                    0,
+                    0,
+                    state.completed,
+                    state.failed,
+                    state.tokens,
+                )
+            )
+    result.wall_s = time.monotonic() - t0
+    return result
