@@ -16,6 +16,7 @@ from eco2.bootstrap.serving import build_api
 from eco2.entrypoints.api.app import create_app
 from eco2.settings import ServingSettings, Settings, TelemetrySettings
 from tests.fakes.server import serving
+from tests.integration.services import require_service
 from tests.sse import SseEvent
 
 REDIS_URL = os.environ.get("ECO2_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -96,3 +97,47 @@ def post_chat(base_url: str, message: str, **extra: Any) -> dict[str, Any]:
     response = httpx.post(f"{base_url}/api/v1/chat", json={"message": message, **extra}, timeout=10)
     assert response.status_code == 202, response.text
     return dict(response.json())
+
+
+async def require_distributed_services(env: dict[str, str]) -> None:
+    """Skip (or, under CI=true, fail) unless Redis and RabbitMQ answer."""
+    import aio_pika
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(env["ECO2_REDIS_URL"])
+    try:
+        await asyncio.wait_for(redis.ping(), 3)
+        ok, detail = True, ""
+    except Exception as exc:
+        ok, detail = False, f"{env['ECO2_REDIS_URL']}: {exc!r}"
+    finally:
+        await redis.aclose()
+    require_service("Redis", ok, detail)
+    try:
+        connection = await asyncio.wait_for(aio_pika.connect(env["ECO2_AMQP_URL"]), 5)
+        await connection.close()
+        ok, detail = True, ""
+    except Exception as exc:
+        ok, detail = False, f"RabbitMQ: {exc!r}"
+    require_service("RabbitMQ", ok, detail)
+
+
+async def cleanup_distributed(env: dict[str, str]) -> None:
+    """Delete the test's Redis keys and RabbitMQ queues/exchange."""
+    import aio_pika
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(env["ECO2_REDIS_URL"])
+    async for key in redis.scan_iter(match=f"{env['ECO2_REDIS_PREFIX']}:*"):
+        await redis.delete(key)
+    await redis.aclose()
+    connection = await aio_pika.connect(env["ECO2_AMQP_URL"])
+    async with connection:
+        channel = await connection.channel()
+        for name in (env["ECO2_QUEUE"], f"{env['ECO2_QUEUE']}.dead"):
+            await channel.queue_delete(name)
+        for name in (f"{env['ECO2_QUEUE']}.dead",):
+            try:
+                await channel.exchange_delete(name)
+            except Exception:
+                channel = await connection.channel()

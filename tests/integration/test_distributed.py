@@ -22,8 +22,10 @@ from eco2.infrastructure.llm.offline_models import OfflineAnswerModel
 from eco2.pipeline.context import Ports
 from tests.integration.distributed import (
     answer_after_last_retry,
+    cleanup_distributed,
     collect,
     post_chat,
+    require_distributed_services,
     running_api,
     settings_from,
     sse,
@@ -34,54 +36,12 @@ from tests.integration.services import require_service
 pytestmark = pytest.mark.integration
 
 
-async def _reachable(env: dict[str, str]) -> None:
-    import aio_pika
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(env["ECO2_REDIS_URL"])
-    try:
-        await asyncio.wait_for(redis.ping(), 3)
-        ok, detail = True, ""
-    except Exception as exc:
-        ok, detail = False, f"{env['ECO2_REDIS_URL']}: {exc!r}"
-    finally:
-        await redis.aclose()
-    require_service("Redis", ok, detail)
-    try:
-        connection = await asyncio.wait_for(aio_pika.connect(env["ECO2_AMQP_URL"]), 5)
-        await connection.close()
-        ok, detail = True, ""
-    except Exception as exc:
-        ok, detail = False, f"RabbitMQ: {exc!r}"
-    require_service("RabbitMQ", ok, detail)
-
-
-async def _cleanup(env: dict[str, str]) -> None:
-    import aio_pika
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(env["ECO2_REDIS_URL"])
-    async for key in redis.scan_iter(match=f"{env['ECO2_REDIS_PREFIX']}:*"):
-        await redis.delete(key)
-    await redis.aclose()
-    connection = await aio_pika.connect(env["ECO2_AMQP_URL"])
-    async with connection:
-        channel = await connection.channel()
-        for name in (env["ECO2_QUEUE"], f"{env['ECO2_QUEUE']}.dead"):
-            await channel.queue_delete(name)
-        for name in (f"{env['ECO2_QUEUE']}.dead",):
-            try:
-                await channel.exchange_delete(name)
-            except Exception:
-                channel = await connection.channel()
-
-
 @pytest.fixture
 async def env() -> AsyncIterator[dict[str, str]]:
     values = unique_env()
-    await _reachable(values)
+    await require_distributed_services(values)
     yield values
-    await _cleanup(values)
+    await cleanup_distributed(values)
 
 
 @pytest.fixture

@@ -23,8 +23,13 @@ import pytest
 import yaml
 
 from tests.fakes.server import free_port
-from tests.integration.distributed import running_api, settings_from, unique_env
-from tests.integration.services import require_service
+from tests.integration.distributed import (
+    cleanup_distributed,
+    require_distributed_services,
+    running_api,
+    settings_from,
+    unique_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -158,49 +163,12 @@ def test_unreachable_url_is_an_error_rate_failure(tmp_path: Path) -> None:
     assert summary["jobs"]["error_rate"] == 1.0 and not summary["error_rate_ok"]
 
 
-async def _reachable(env: dict[str, str]) -> None:
-    import aio_pika
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(env["ECO2_REDIS_URL"])
-    try:
-        await asyncio.wait_for(redis.ping(), 3)
-        ok, detail = True, ""
-    except Exception as exc:
-        ok, detail = False, f"{env['ECO2_REDIS_URL']}: {exc!r}"
-    finally:
-        await redis.aclose()
-    require_service("Redis", ok, detail)
-    try:
-        connection = await asyncio.wait_for(aio_pika.connect(env["ECO2_AMQP_URL"]), 5)
-        await connection.close()
-        ok, detail = True, ""
-    except Exception as exc:
-        ok, detail = False, f"RabbitMQ: {exc!r}"
-    require_service("RabbitMQ", ok, detail)
-
-
-async def _cleanup(env: dict[str, str]) -> None:
-    import aio_pika
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(env["ECO2_REDIS_URL"])
-    async for key in redis.scan_iter(match=f"{env['ECO2_REDIS_PREFIX']}:*"):
-        await redis.delete(key)
-    await redis.aclose()
-    connection = await aio_pika.connect(env["ECO2_AMQP_URL"])
-    async with connection:
-        channel = await connection.channel()
-        for name in (env["ECO2_QUEUE"], f"{env['ECO2_QUEUE']}.dead"):
-            await channel.queue_delete(name)
-
-
 @pytest.fixture
 def distributed(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """API (in a thread) + one ``eco2 worker`` process; yields (API URL, worker metrics URL)."""
     metrics_port = free_port()
     env = unique_env(ECO2_WORKER_METRICS_PORT=str(metrics_port))
-    asyncio.run(_reachable(env))
+    asyncio.run(require_distributed_services(env))
     log = tmp_path / "worker.log"
     with log.open("wb") as sink:
         worker = subprocess.Popen(
@@ -212,7 +180,7 @@ def distributed(tmp_path: Path) -> Iterator[tuple[str, str]]:
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
-        asyncio.run(_cleanup(env))
+        asyncio.run(cleanup_distributed(env))
 
 
 def test_distributed_run_reads_worker_metrics_and_find_max(
