@@ -67,6 +67,9 @@ class ServingSettings(BaseSettings):
         "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("ECO2_REDIS_URL")
     )
     redis_prefix: str = Field("eco2", validation_alias=AliasChoices("ECO2_REDIS_PREFIX"))
+    redis_max_connections: int = Field(
+        2000, ge=10, validation_alias=AliasChoices("ECO2_REDIS_MAX_CONNECTIONS")
+    )
     amqp_url: SecretStr = Field(
         SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
         validation_alias=AliasChoices("ECO2_AMQP_URL"),

@@ -92,13 +92,21 @@ def build_embedded(
 
 def _transports(settings: Settings) -> tuple[RedisEventStream, RabbitJobQueue]:
     """Redis event streams and the RabbitMQ queue of distributed mode (not yet connected)."""
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
 
     serving = settings.serving
-    # The socket timeout must outlast the longest blocking stream read.
-    client = Redis.from_url(
-        serving.redis_url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+    # Each job with SSE clients holds a connection in its shared blocking read, so the pool is
+    # sized for many streams and waits for a free connection instead of failing; the socket
+    # timeout outlasts the longest blocking read.
+    pool = BlockingConnectionPool.from_url(
+        serving.redis_url,
+        max_connections=serving.redis_max_connections,
+        timeout=10,
+        socket_timeout=30,
+        socket_connect_timeout=5,
+        health_check_interval=30,
     )
+    client = Redis(connection_pool=pool)
     events = RedisEventStream(
         client,
         prefix=serving.redis_prefix,

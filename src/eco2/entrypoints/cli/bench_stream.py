@@ -72,11 +72,21 @@ def bench_stream(
         typer.Option(help="Design(s) to measure; default both (coalesced for fanout, capacity)."),
     ] = None,
     flush_tokens: Annotated[
-        int, typer.Option("--flush-tokens", min=1, help="Coalescer: flush after N tokens.")
-    ] = 16,
+        int | None,
+        typer.Option(
+            "--flush-tokens",
+            min=1,
+            help="Coalescer: at most N tokens per entry (default: ECO2_COALESCE_TOKENS).",
+        ),
+    ] = None,
     flush_ms: Annotated[
-        float, typer.Option("--flush-ms", min=0, help="Coalescer: flush after this delay.")
-    ] = 20.0,
+        float | None,
+        typer.Option(
+            "--flush-ms",
+            min=0,
+            help="Coalescer: least ms between two writes (default: ECO2_COALESCE_DELAY_S).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Stream N jobs × T tokens through Redis to SSE clients; print throughput, CPU, latency."""
@@ -85,6 +95,7 @@ def bench_stream(
     from eco2.entrypoints.cli.bench_stream_run import RunConfig, run_names, run_scenarios
     from eco2.settings import ServingSettings
 
+    serving = ServingSettings()  # the coalescing the worker would use, unless overridden
     names = ["custom"] if scenario is None else [scenario.value]
     if scenario is Scenario.ALL:
         names = [Scenario.EMISSION, Scenario.FANOUT, Scenario.CAPACITY]
@@ -100,13 +111,12 @@ def bench_stream(
                 rate=rate or p_rate,
                 clients_per_job=clients_per_job or p_clients,
                 designs=("coalesced", "per-token") if chosen is Design.BOTH else (chosen.value,),
-                flush_tokens=flush_tokens,
-                flush_ms=flush_ms,
+                flush_tokens=flush_tokens or serving.coalesce_tokens,
+                flush_ms=serving.coalesce_delay_s * 1000 if flush_ms is None else flush_ms,
             )
         )
     for config in configs:
         _check_bounds(config.duration_s, config.jobs * config.clients_per_job)
-    serving = ServingSettings()
     tag = uuid.uuid4().hex[:10]
     try:
         results = asyncio.run(

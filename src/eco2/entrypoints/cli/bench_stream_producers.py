@@ -3,7 +3,7 @@
 Two designs, measured the same way:
 
 - ``coalesced`` (the design, DESIGN.md §4): tokens go through :class:`TokenCoalescer` into the
-  event stream, so one entry carries the tokens of up to ``flush_tokens`` / ``flush_s``.
+  event stream: at most one write per ``flush_s`` per stream, of at most ``flush_tokens``.
 - ``per-token`` (the naive comparator): every token is one ``publish`` — one Redis script call
   (``INCR`` + ``XADD``) — carrying the whole answer so far, which clients display as it is.
 
@@ -39,8 +39,8 @@ class ProducerPlan:
     Attributes:
         tokens: Tokens per job.
         rate: Tokens per second per job.
-        flush_tokens: The coalescer's token bound.
-        flush_s: The coalescer's delay bound.
+        flush_tokens: The coalescer's ``max_tokens``.
+        flush_s: The coalescer's ``max_delay_s`` (least time between two writes).
         epoch_ns: ``time.time_ns()`` origin of the markers' timestamps.
     """
 

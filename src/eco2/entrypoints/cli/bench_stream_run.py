@@ -51,8 +51,8 @@ class RunConfig:
         rate: Tokens per second per job.
         clients_per_job: SSE clients following each job.
         designs: ``coalesced`` and/or ``per-token``, run in this order.
-        flush_tokens: The coalescer's token bound.
-        flush_ms: The coalescer's delay bound in milliseconds.
+        flush_tokens: The coalescer's ``max_tokens``.
+        flush_ms: The coalescer's ``max_delay_s``, in milliseconds.
     """
 
     scenario: str
@@ -62,7 +62,7 @@ class RunConfig:
     clients_per_job: int
     designs: tuple[str, ...]
     flush_tokens: int = 16
-    flush_ms: float = 20.0
+    flush_ms: float = 10.0
 
     @property
     def duration_s(self) -> float:
