@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -313,8 +313,3 @@ class PrometheusMetrics:
         value = L.CIRCUIT_STATES.get(state)
         if value is not None:
             self._c.circuit.labels(L.bounded(provider, L.PROVIDERS_EXTERNAL)).set(value)
-
-
-def metric_names(metrics: Any) -> set[str]:
-    """Names of the metric families a ``PrometheusMetrics`` exposes (for tests and checks)."""
-    return {family.name for family in metrics.registry.collect()}
