@@ -106,7 +106,7 @@ def _transports(settings: Settings) -> tuple[RedisEventStream, RabbitJobQueue]:
         socket_connect_timeout=5,
         health_check_interval=30,
     )
-    client = Redis(connection_pool=pool)
+    client = Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
     events = RedisEventStream(
         client,
         prefix=serving.redis_prefix,
