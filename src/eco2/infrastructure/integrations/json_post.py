@@ -109,6 +109,9 @@ async def post_json(
         provider.breaker.record_failure()
         log.warning("provider_call_failed", extra={"provider": provider.name, "error": str(exc)})
         raise
+    except asyncio.CancelledError:  # as HttpProvider.get: a cancelled half-open trial reopens
+        provider.breaker.record_cancelled()
+        raise
     except BaseException:
         provider.breaker.record_neutral()
         raise
