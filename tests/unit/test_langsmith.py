@@ -93,7 +93,9 @@ async def test_a_real_job_posts_its_run_tree(
     assert metadata["session_id"] == "s-1" and metadata["intent"] == "bulk_waste"
     children = {r["name"] for r in stub.children(str(root["id"]))}
     assert {"intent", "router", "bulk_waste", "weather", "aggregator", "answer"} <= children
-    sub_runs = [r for r in stub.runs.values() if r.get("name") == "subagent:weather"]
-    assert sub_runs and "subagent:weather" in sub_runs[0]["tags"]
+    # One run per sub-agent: its node's run, tagged with the sub-agent (no nested run).
+    [weather] = [r for r in stub.runs.values() if r.get("name") == "weather"]
+    assert "subagent:weather" in weather["tags"] and "subagent:intent" not in tags
+    assert not [r for r in stub.runs.values() if str(r.get("name")).startswith("subagent:")]
     assert all("ls-test-key" not in str(r) for r in stub.runs.values())
     assert stub.headers[0]["x-api-key"] == "ls-test-key"

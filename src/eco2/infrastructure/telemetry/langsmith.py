@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from eco2.domain.chat import ChatJob
+from eco2.domain.intents import Subagent
 from eco2.infrastructure.telemetry.run_config import intent_tags, job_run_config, merge_tags
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROJECT = "eco2-chat-worker"
 _TRUE = {"1", "true", "yes", "on"}
+SUBAGENT_NODES = frozenset(s.value for s in Subagent) | {"rag_fallback"}
 
 
 def _first(env: Mapping[str, str], *names: str) -> str | None:
@@ -88,6 +90,23 @@ class NoOpTelemetry:
         """Nothing buffered."""
 
 
+def _tracer_class() -> type[Any]:
+    """LangChain's tracer, tagging each sub-agent node's run ``subagent:<name>``.
+
+    Built lazily so importing this module does not import LangChain's tracer.
+    """
+    from langchain_core.tracers.langchain import LangChainTracer
+    from langchain_core.tracers.schemas import Run
+
+    class SubagentTaggingTracer(LangChainTracer):
+        def _start_trace(self, run: Run) -> None:
+            if run.name in SUBAGENT_NODES and run.run_type == "chain":
+                run.tags = merge_tags(run.tags or [], [f"subagent:{run.name}"])
+            super()._start_trace(run)
+
+    return SubagentTaggingTracer
+
+
 class LangSmithTelemetry:
     """``TelemetryConfigPort`` sending each job's run tree to LangSmith.
 
@@ -105,7 +124,6 @@ class LangSmithTelemetry:
         default_tags: Sequence[str] = (),
         auto_batch: bool = True,
     ) -> None:
-        from langchain_core.tracers.langchain import LangChainTracer
         from langsmith import Client
 
         self._environment = environment
@@ -113,7 +131,7 @@ class LangSmithTelemetry:
         self._client = Client(
             api_url=config.endpoint, api_key=config.api_key, auto_batch_tracing=auto_batch
         )
-        self._tracer = LangChainTracer(project_name=config.project, client=self._client)
+        self._tracer = _tracer_class()(project_name=config.project, client=self._client)
         log.info("langsmith_tracing_enabled", extra={"project": config.project})
 
     @property

@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from langchain_core.runnables import RunnableLambda
 from langgraph.runtime import Runtime
 from opentelemetry.trace import Status, StatusCode
 
@@ -32,15 +31,12 @@ async def run_lookup(
     def result(status: SubagentStatus, data: dict[str, Any], error: str | None) -> SubagentResult:
         return SubagentResult(name, status, data, error, (time.perf_counter() - started) * 1000)
 
-    async def call(_: object) -> dict[str, Any]:
-        return await lookup(state, ctx)
-
-    # A child run of its own, so traces show each sub-agent call (tagged subagent:<name>).
-    runnable = RunnableLambda(call, name=f"subagent:{name}")
+    # No LangChain run of its own: the node's run is the sub-agent's run (LangSmith tags it
+    # ``subagent:<name>``); a nested run per call doubled the tracer's cost for nothing new.
     with ctx.ports.tracer.start_as_current_span(
         f"subagent {name}", attributes={"eco2.subagent": name}
     ) as span:
-        outcome = await _guarded(name, runnable, limit_s=timeout, result=result)
+        outcome = await _guarded(name, lambda: lookup(state, ctx), limit_s=timeout, result=result)
         span.set_attribute("eco2.status", outcome.status.value)
         if outcome.status in (SubagentStatus.FAILED, SubagentStatus.TIMEOUT):
             span.set_status(Status(StatusCode.ERROR, outcome.status.value))
@@ -49,15 +45,13 @@ async def run_lookup(
 
 async def _guarded(
     name: str,
-    runnable: RunnableLambda[None, dict[str, Any]],
+    call: Callable[[], Awaitable[dict[str, Any]]],
     *,
     limit_s: float,
     result: Callable[[SubagentStatus, dict[str, Any], str | None], SubagentResult],
 ) -> SubagentResult:
     try:
-        data = await asyncio.wait_for(
-            runnable.ainvoke(None, {"tags": [f"subagent:{name}"]}), limit_s
-        )
+        data = await asyncio.wait_for(call(), limit_s)
     except TimeoutError:
         log.warning("subagent_timeout", extra={"subagent": name, "timeout_s": limit_s})
         return result(SubagentStatus.TIMEOUT, {}, f"no answer within {limit_s:g} s")
