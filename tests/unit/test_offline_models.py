@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 
 from eco2.application.answer_context import render_context_block
+from eco2.infrastructure.llm import offline_models
 from eco2.infrastructure.llm.offline_models import OfflineAnswerModel, OfflineGeneralModel
 
 ITEM = {
@@ -59,6 +61,28 @@ async def test_says_only_what_the_context_holds() -> None:
 async def test_paced_stream_honours_latency_profile() -> None:
     model = OfflineAnswerModel(time_to_first_token_s=0.0, tokens_per_s=1000.0)
     assert [c async for c in model.astream(prompt([]))]
+
+
+def test_pace_is_a_schedule_from_the_call_start() -> None:
+    # Token i is due at ttft + i / tokens_per_s, so a late wake-up never delays later tokens.
+    model = OfflineAnswerModel(time_to_first_token_s=0.4, tokens_per_s=80.0)
+    assert [model._due(i) for i in (0, 1, 80)] == [0.4, 0.4 + 1 / 80, 1.4]
+    assert OfflineAnswerModel()._due(5) == 0.0
+
+
+async def test_overdue_tokens_are_not_delayed(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(offline_models.asyncio, "sleep", record)
+    model = OfflineAnswerModel(time_to_first_token_s=0.0, tokens_per_s=1e-3)
+    # The first token is due at once; the recorded (skipped) sleeps never compound.
+    chunks = [c async for c in model.astream(prompt([]))]
+    assert len(chunks) > 2
+    assert all(w > 0 for w in waits)
+    assert len(waits) == len(chunks) - 2  # neither the first token nor the usage chunk waits
 
 
 async def test_general_model_small_talk_and_rules() -> None:

@@ -4,6 +4,11 @@
 ``OfflineGeneralModel`` handles small talk and otherwise points to the general rules. Both stream
 token by token (optionally at a configured pace) and report usage like a hosted model, so
 LangGraph streaming, callbacks and tracing treat them the same way.
+
+The pace is a schedule, not a sleep per token: token ``i`` is due ``ttft + i / tokens_per_s``
+after the call starts, as a hosted model generates on its own clock whatever the client does. A
+busy event loop that wakes late then finds the overdue tokens ready at once instead of adding
+its lag to every one of them (which would stretch a 60-token answer by 60 wake-up delays).
 """
 
 from __future__ import annotations
@@ -68,24 +73,26 @@ class _ComposingChatModel(BaseChatModel):
             input_tokens=prompt, output_tokens=len(tokens), total_tokens=prompt + len(tokens)
         )
 
-    def _delay(self, index: int) -> float:
-        if index == 0:
-            return self.time_to_first_token_s
-        return 1.0 / self.tokens_per_s if self.tokens_per_s > 0 else 0.0
+    def _due(self, index: int) -> float:
+        """Seconds after the call's start at which token ``index`` is ready."""
+        if index < 0:  # the closing usage chunk
+            return 0.0
+        pace = index / self.tokens_per_s if self.tokens_per_s > 0 else 0.0
+        return self.time_to_first_token_s + pace
 
     def _chunks(
         self, messages: Sequence[BaseMessage]
     ) -> Iterator[tuple[float, ChatGenerationChunk]]:
         tokens = split_tokens(self._compose(messages))
         for index, token in enumerate(tokens):
-            yield self._delay(index), ChatGenerationChunk(message=AIMessageChunk(content=token))
+            yield self._due(index), ChatGenerationChunk(message=AIMessageChunk(content=token))
         final = AIMessageChunk(
             content="",
             usage_metadata=self._usage(messages, tokens),
             response_metadata={"model_name": self.model_name, "finish_reason": "stop"},
             chunk_position="last",
         )
-        yield 0.0, ChatGenerationChunk(message=final)
+        yield self._due(-1), ChatGenerationChunk(message=final)
 
     def _generate(
         self,
@@ -109,9 +116,11 @@ class _ComposingChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for delay, chunk in self._chunks(messages):
-            if delay:
-                time.sleep(delay)
+        start = time.monotonic()
+        for due, chunk in self._chunks(messages):
+            wait = start + due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             if run_manager and chunk.text:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -123,9 +132,12 @@ class _ComposingChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for delay, chunk in self._chunks(messages):
-            if delay:
-                await asyncio.sleep(delay)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for due, chunk in self._chunks(messages):
+            wait = start + due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             if run_manager and chunk.text:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
