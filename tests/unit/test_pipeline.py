@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from eco2.bootstrap import Application
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.memory import InMemorySaver
+
+from eco2.bootstrap import Application, build_application
 from eco2.domain.chat import ChatJob, ChatRequest
 from eco2.domain.events import EventType, StreamEvent
-from eco2.pipeline.context import PipelineConfig
+from eco2.infrastructure.telemetry.langsmith import NoOpTelemetry
+from eco2.pipeline.context import PipelineConfig, Ports
 from eco2.settings import PipelineSettings, Settings
 from tests.fakes.ports import FailingWeather, HangingWeather, SlowBulkWaste, SlowWeather
 
@@ -17,6 +22,22 @@ async def run(app: Application, message: str, session: str | None = None) -> lis
     job = ChatJob(ChatRequest(message, session_id=session))
     await app.process_chat.execute(job)
     return await app.events.read(job.job_id, None, count=10_000)
+
+
+class CountingSaver(InMemorySaver):
+    """Counts checkpoints written (each a database round trip with a real saver)."""
+
+    puts = 0
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        self.puts += 1
+        return await super().aput(config, checkpoint, metadata, new_versions)
 
 
 def finished(events: list[StreamEvent]) -> dict[str, dict[str, Any]]:
@@ -132,6 +153,18 @@ async def test_session_is_the_thread_and_keeps_history(
     assert kinds == ["human", "ai", "human", "ai"]
     # Contexts start empty each turn: the second turn only has the character context.
     assert [c["name"] for c in state.values["aggregated"]] == ["character"]
+
+
+async def test_thread_is_saved_once_per_turn(offline_ports: Ports) -> None:
+    saver = CountingSaver()
+    app = build_application(
+        Settings(), ports=offline_ports, checkpointer=saver, telemetry=NoOpTelemetry("test")
+    )
+    await run(app, "소파 버리는 방법이랑 내일 날씨", session="s-2")
+    await run(app, "고마워", session="s-2")
+    assert saver.puts == 2
+    state = await app.graph.aget_state({"configurable": {"thread_id": "s-2"}})
+    assert [m.type for m in state.values["messages"]] == ["human", "ai", "human", "ai"]
 
 
 def test_timeouts_per_subagent() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from langgraph._internal._constants import CONFIG_KEY_DURABILITY
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -21,10 +22,11 @@ from eco2.pipeline.router import fan_out, router
 from eco2.pipeline.state import ChatState
 
 ChatGraph = CompiledStateGraph[ChatState, PipelineContext, ChatState, ChatState]
+CHECKPOINT_DURABILITY = "exit"
 
 
 def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> ChatGraph:
-    """Compile the chat graph.
+    """Compile the chat graph; it saves the thread once per turn, when the turn ends.
 
     ``aggregator`` is deferred, so it runs exactly once after every branch has finished, however
     many steps a branch takes (``waste_rag`` → ``rag_fallback`` is two).
@@ -51,4 +53,8 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> ChatGra
     builder.add_edge("rag_fallback", "aggregator")
     builder.add_edge("aggregator", "answer")
     builder.add_edge("answer", END)
-    return builder.compile(checkpointer=checkpointer)
+    graph = builder.compile(checkpointer=checkpointer)
+    # The checkpointer is conversation memory, not crash recovery: a redelivered job starts the
+    # turn over. So the thread is saved once, when the turn ends, instead of after each of the
+    # five or six steps (each a serialised state and a database round trip on one connection).
+    return graph.with_config(configurable={CONFIG_KEY_DURABILITY: CHECKPOINT_DURABILITY})
