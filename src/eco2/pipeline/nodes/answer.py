@@ -31,16 +31,23 @@ async def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[st
     ctx = runtime.context
     write = runtime.stream_writer
     messages = build_messages(state, ctx.config.history_messages)
-    full: AIMessageChunk | None = None
+    texts: list[str] = []
+    meta: AIMessageChunk | None = None
     with model_call(ctx.ports.tracer, ctx.ports.answer_model) as call:
         async for chunk in ctx.ports.answer_model.astream(messages):
-            if chunk.text:
+            delta = str(chunk.text)
+            if delta:
                 call.chunk()
-                write({"kind": "token", "node": "answer", "text": str(chunk.text)})
-            full = chunk if full is None else full + chunk
-        call.finish(full)
-    text = str(full.text) if full is not None else ""
-    usage = full.usage_metadata if full is not None else None
+                texts.append(delta)
+                write({"kind": "token", "node": "answer", "text": delta})
+            if chunk.usage_metadata or chunk.response_metadata:
+                # Adding whole chunks costs a pydantic validation per token; the text is joined
+                # once below and only chunks that carry usage or metadata are merged.
+                bare = chunk.model_copy(update={"content": ""})
+                meta = bare if meta is None else meta + bare
+        call.finish(meta)
+    text = "".join(texts)
+    usage = meta.usage_metadata if meta is not None else None
     return {
         "answer": text,
         "messages": [AIMessage(text)],
