@@ -380,3 +380,62 @@ async def test_redis_reader_skips_malformed_entries(
     finally:
         await stream.close()
         await admin.aclose()
+
+
+async def test_a_tail_reads_many_streams_at_once(stream: EventStreamPort) -> None:
+    a = await _publish_tokens(stream, "job-a", 3)
+    b = await _publish_tokens(stream, "job-b", 2)
+    tail = stream.tail()
+    try:
+        found = await tail.read({"job-a": a[0].id, "job-b": "0-0", "job-c": "0-0"}, block_ms=50)
+        assert set(found) == {"job-a", "job-b"}  # a job with nothing new is left out
+        assert found["job-a"].events == a[1:] and found["job-a"].last_id == a[-1].id
+        assert found["job-b"].events == b
+        assert await tail.read({"job-a": a[-1].id, "job-b": b[-1].id}, block_ms=50) == {}
+    finally:
+        await tail.close()
+
+
+async def test_a_waiting_tail_wakes_on_a_new_entry_and_on_interrupt(
+    stream: EventStreamPort,
+) -> None:
+    first = await stream.publish("job", EventType.QUEUED, {})
+    tail = stream.tail()
+    try:
+        waiting = asyncio.create_task(tail.read({"job": first.id}, block_ms=10_000))
+        await asyncio.sleep(0.1)
+        token = await stream.publish("job", EventType.TOKEN, {"text": "x"})
+        found = await asyncio.wait_for(waiting, 5)
+        assert found["job"].events == [token]
+
+        waiting = asyncio.create_task(tail.read({"job": token.id}, block_ms=10_000))
+        await asyncio.sleep(0.1)
+        assert await tail.interrupt()
+        assert await asyncio.wait_for(waiting, 5) == {}  # long before its 10 s block
+    finally:
+        await tail.close()
+
+
+async def test_concurrent_publishers_each_keep_their_order(stream: EventStreamPort) -> None:
+    async def job(k: int) -> list[StreamEvent]:
+        return await _publish_tokens(stream, f"job-{k}", 20)
+
+    results = await asyncio.gather(*(job(k) for k in range(30)))
+    for k, published in enumerate(results):
+        assert [e.seq for e in published] == list(range(1, 21))
+        assert await stream.read(f"job-{k}") == published
+
+
+@pytest.mark.integration
+async def test_redis_appends_survive_a_script_cache_flush(redis_env: RedisEnv) -> None:
+    stream = redis_env.make(ttl_after_terminal_s=TTL_S)
+    admin = redis_env.client()
+    try:
+        await stream.publish("job", EventType.QUEUED, {})
+        await admin.script_flush()  # as after a Redis restart: the script must be reloaded
+        again = await asyncio.gather(*(_publish_tokens(stream, f"job-{k}", 3) for k in range(5)))
+        assert all([e.seq for e in events] == [1, 2, 3] for events in again)
+        assert (await stream.publish("job", EventType.DONE, {})).seq == 2
+    finally:
+        await admin.aclose()
+        await stream.close()

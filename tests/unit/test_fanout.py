@@ -6,9 +6,20 @@ import asyncio
 
 import pytest
 
-from eco2.domain.events import EventType
+from eco2.domain.events import EventType, StreamEvent
 from eco2.entrypoints.api.fanout import SlowClientError, StreamFanout
 from eco2.infrastructure.memory.event_stream import InMemoryEventStream
+
+
+def encode(event: StreamEvent) -> bytes:
+    """A frame naming the event's seq and id, as ``seq@id;``."""
+    return f"{event.seq}@{event.id};".encode()
+
+
+def decode(chunk: bytes) -> list[tuple[int, str]]:
+    frames = chunk.decode().split(";")
+    assert frames.pop() == ""  # every chunk is whole frames
+    return [(int(seq), entry_id) for seq, _, entry_id in (f.partition("@") for f in frames)]
 
 
 class CountingStream(InMemoryEventStream):
@@ -24,11 +35,11 @@ class CountingStream(InMemoryEventStream):
 
 async def test_many_clients_share_one_reader_and_see_every_event() -> None:
     stream = CountingStream()
-    fanout = StreamFanout(stream, block_ms=200)
+    fanout = StreamFanout(stream, encode, block_ms=200)
     await stream.publish("j", EventType.QUEUED, {})
 
     async def client() -> list[int]:
-        return [e.seq async for e in fanout.events("j")]
+        return [seq async for chunk in fanout.chunks("j") for seq, _ in decode(chunk)]
 
     clients = [asyncio.create_task(client()) for _ in range(50)]
     await asyncio.sleep(0.05)
@@ -43,23 +54,64 @@ async def test_many_clients_share_one_reader_and_see_every_event() -> None:
 
 async def test_a_slow_client_is_disconnected_then_resumes_without_loss() -> None:
     stream = InMemoryEventStream()
-    fanout = StreamFanout(stream, client_buffer=10, block_ms=200)
+    fanout = StreamFanout(stream, encode, client_buffer=10, block_ms=200)
     await stream.publish("j", EventType.QUEUED, {})
     received: list[str] = []
-    slow = fanout.events("j")
-    received.append((await slow.__anext__()).id)  # from the catch-up read
+    slow = fanout.chunks("j")
+    received += [i for _, i in decode(await slow.__anext__())]  # from the catch-up read
     live = asyncio.create_task(slow.__anext__())  # catch-up done: now on the shared reader
     await asyncio.sleep(0.05)
     await stream.publish("j", EventType.TOKEN, {"text": "first live"})
-    received.append((await live).id)
+    received += [i for _, i in decode(await live)]
     for i in range(40):  # far more than its buffer while it does not read
         await stream.publish("j", EventType.TOKEN, {"text": str(i)})
     await stream.publish("j", EventType.DONE, {})
     await asyncio.sleep(0.3)
     with pytest.raises(SlowClientError):
-        async for event in slow:
-            received.append(event.id)
-    async for event in fanout.events("j", after=received[-1]):  # what a browser does
-        received.append(event.id)
+        async for chunk in slow:
+            received += [i for _, i in decode(chunk)]
+    async for chunk in fanout.chunks("j", after=received[-1]):  # what a browser does
+        received += [i for _, i in decode(chunk)]
     everything = [e.id for e in await stream.read("j", None, count=1000)]
     assert received == everything
+
+
+async def test_a_job_joining_interrupts_the_waiting_read() -> None:
+    stream = InMemoryEventStream()
+    fanout = StreamFanout(stream, encode, block_ms=60_000)  # only an interrupt ends a wait
+    for job in ("a", "b"):
+        await stream.publish(job, EventType.QUEUED, {})
+
+    async def client(job: str) -> list[int]:
+        return [seq async for chunk in fanout.chunks(job) for seq, _ in decode(chunk)]
+
+    first = asyncio.create_task(client("a"))
+    await asyncio.sleep(0.05)  # the shared read now waits on job a alone
+    second = asyncio.create_task(client("b"))
+    await asyncio.sleep(0.05)
+    assert fanout.active_readers == 2
+    await stream.publish("b", EventType.TOKEN, {"text": "x"})
+    await stream.publish("b", EventType.DONE, {})
+    assert await asyncio.wait_for(second, 5) == [1, 2, 3]
+    await stream.publish("a", EventType.DONE, {})
+    assert await asyncio.wait_for(first, 5) == [1, 2]
+    await fanout.close()
+
+
+async def test_events_that_pile_up_reach_a_client_in_one_chunk() -> None:
+    stream = InMemoryEventStream()
+    fanout = StreamFanout(stream, encode, block_ms=200)
+    await stream.publish("j", EventType.QUEUED, {})
+    chunks = fanout.chunks("j")
+    assert [s for s, _ in decode(await chunks.__anext__())] == [1]
+    live = asyncio.create_task(chunks.__anext__())
+    await asyncio.sleep(0.05)
+    await stream.publish("j", EventType.TOKEN, {"text": "x"})
+    assert [s for s, _ in decode(await live)] == [2]
+    for i in range(5):  # the client is not reading: these queue up for it
+        await stream.publish("j", EventType.TOKEN, {"text": str(i)})
+    await stream.publish("j", EventType.DONE, {})
+    await asyncio.sleep(0.1)
+    assert [s for s, _ in decode(await chunks.__anext__())] == [3, 4, 5, 6, 7, 8]
+    with pytest.raises(StopAsyncIteration):
+        await chunks.__anext__()

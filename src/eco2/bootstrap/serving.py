@@ -15,6 +15,7 @@ from prometheus_client import start_http_server
 from eco2.bootstrap import Application, build_application, build_metrics, build_tracing
 from eco2.entrypoints.api.app import ApiDeps
 from eco2.entrypoints.api.fanout import StreamFanout
+from eco2.entrypoints.api.sse import sse_frame
 from eco2.entrypoints.worker.runner import ChatWorker
 from eco2.infrastructure.memory.job_queue import InMemoryJobQueue
 from eco2.infrastructure.rabbitmq.job_queue import RabbitJobQueue
@@ -79,7 +80,7 @@ def build_embedded(
         registry=application.registry,
         events=application.events,
         queue=queue,
-        fanout=StreamFanout(application.events, client_buffer=serving.sse_client_buffer),
+        fanout=StreamFanout(application.events, sse_frame, client_buffer=serving.sse_client_buffer),
         keepalive_s=serving.sse_keepalive_s,
         max_body_bytes=serving.max_body_bytes,
         max_connection_s=serving.sse_max_connection_s,
@@ -135,7 +136,7 @@ def build_api(settings: Settings | None = None) -> ApiDeps:
         tracer_provider=provider,
         events=events,
         queue=queue,
-        fanout=StreamFanout(events, client_buffer=serving.sse_client_buffer),
+        fanout=StreamFanout(events, sse_frame, client_buffer=serving.sse_client_buffer),
         keepalive_s=serving.sse_keepalive_s,
         max_body_bytes=serving.max_body_bytes,
         max_connection_s=serving.sse_max_connection_s,

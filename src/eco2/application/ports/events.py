@@ -6,6 +6,8 @@ until something arrives. Entry ids compare like Redis stream ids (``"<ms>-<n>"``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eco2.domain.events import EventType, StreamEvent
@@ -24,6 +26,44 @@ class EventSinkPort(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class TailBatch:
+    """What one :meth:`StreamTail.read` found in one job's stream.
+
+    Attributes:
+        last_id: The id of the last entry read, malformed ones included: read after it next.
+        events: The well-formed events, in order.
+    """
+
+    last_id: str
+    events: list[StreamEvent]
+
+
+class StreamTail(Protocol):
+    """Follows many job streams with one blocking read (one per API process, not per job)."""
+
+    async def read(
+        self, positions: Mapping[str, str], *, block_ms: int, count: int = 500
+    ) -> dict[str, TailBatch]:
+        """Return, per job with new entries, up to ``count`` of those after its position.
+
+        When no job has any, wait up to ``block_ms`` — less when :meth:`interrupt` is called or
+        an entry arrives — and return ``{}`` on time-out or interruption.
+        """
+        ...
+
+    async def interrupt(self) -> bool:
+        """Make a waiting ``read`` return now (so it can be redone with new jobs).
+
+        Returns ``False`` when no read was waiting to be woken; the caller may retry shortly.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release what the tail holds (a dedicated connection)."""
+        ...
+
+
 class EventStreamPort(EventSinkPort, Protocol):
     """A job's event stream: append, read after a position, check existence."""
 
@@ -34,6 +74,10 @@ class EventStreamPort(EventSinkPort, Protocol):
 
         When none is there yet, wait up to ``block_ms`` (0: do not wait) for new ones.
         """
+        ...
+
+    def tail(self) -> StreamTail:
+        """A new follower of many streams at once; the caller closes it."""
         ...
 
     async def exists(self, job_id: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,6 +39,7 @@ from eco2.entrypoints.api.job_state import (
 )
 from eco2.entrypoints.api.observability import instrument
 from eco2.entrypoints.api.schemas import ChatAccepted, ChatBody, JobView, Snapshot
+from eco2.entrypoints.api.sse import retry_frame
 from eco2.infrastructure.telemetry.otel import inject_headers, trace_id_of_current_span
 
 log = logging.getLogger(__name__)
@@ -248,19 +248,17 @@ def create_app(deps: ApiDeps) -> FastAPI:
         if position is not None:
             deps.metrics.stream_recovery("catch_up", "success")
 
-        async def stream() -> AsyncIterator[dict[str, Any]]:
+        async def stream() -> AsyncIterator[bytes]:
+            # Frames arrive encoded and batched from the fan-out; sse-starlette passes bytes on
+            # as they are, adds keep-alive comments and stops when the client goes away.
             deps.metrics.sse_clients(+1)
             try:
-                async for event in deps.fanout.events(job_id, position):
-                    yield {
-                        "id": event.id,
-                        "event": event.type.value,
-                        "data": json.dumps({"seq": event.seq, **event.payload}, ensure_ascii=False),
-                        "retry": deps.reconnect_ms,
-                    }
+                yield retry_frame(deps.reconnect_ms)
+                async for chunk in deps.fanout.chunks(job_id, position):
+                    yield chunk
                     limit = deps.max_connection_s
                     if limit is not None and time.monotonic() - started > limit:
-                        # Recycle long connections; the client resumes from this id.
+                        # Recycle long connections; the client resumes from the last id.
                         return
             except SlowClientError:
                 log.warning("sse_client_disconnected_slow", extra={"job_id": job_id})

@@ -1,8 +1,16 @@
-"""One shared stream reader per job per API process, fanning events out to its SSE clients.
+"""One shared stream reader per API process, fanning job events out to its SSE clients.
+
+A single task follows every job that has clients here with one blocking read over all their
+streams (``StreamTail``), so a process serving hundreds of streams makes one read per turn, not
+one per job per event; a job that gains its first client interrupts the waiting read to join it.
+Each event is encoded once (``encode``, an SSE frame) by the job's reader and the same bytes are
+queued for every client; a client takes everything queued since its last turn as one chunk, so a
+thousand clients on one job cost one read, one encoding and one send per client per turn, however
+many events arrived in between.
 
 A client subscribes first (so it misses nothing live), catches up from its own position by
 reading the stream directly, then drains its live queue, skipping what the catch-up already
-delivered. Each client has a bounded queue: a client too slow to keep up is disconnected (its
+delivered. Each client's queue is bounded: a client too slow to keep up is disconnected (its
 queue overflows) and resumes from its last id, so no event is ever silently lost.
 """
 
@@ -11,61 +19,92 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
-from eco2.application.ports.events import EventStreamPort
+from eco2.application.ports.events import EventStreamPort, StreamTail, TailBatch
 from eco2.domain.events import StreamEvent, entry_key
 
 log = logging.getLogger(__name__)
 
 
 class SlowClientError(Exception):
-    """The client's buffer overflowed; it must reconnect with its last id."""
+    """The client's buffer overflowed (or its job's reader failed); it must resume by id."""
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    key: tuple[int, int]
+    data: bytes
+    terminal: bool
+
+
+@dataclass(eq=False, slots=True)
 class _Subscriber:
-    queue: asyncio.Queue[StreamEvent]
+    frames: deque[_Frame] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
 
 
 @dataclass(eq=False)
 class _JobReader:
-    task: asyncio.Task[None] | None = None
     subscribers: set[_Subscriber] = field(default_factory=set)
-    last_id: str | None = None
+    last_id: str | None = None  # set once a client caught up: from then on the tail follows it
+    ended: bool = False
 
 
 class StreamFanout:
-    """Shares one blocking reader per job among all of this process's clients.
+    """Shares one blocking reader among all of this process's clients of all jobs.
 
     Args:
         stream: The event stream.
+        encode: Turns an event into the bytes a client receives (an SSE frame).
         client_buffer: Events a client may lag behind before it is disconnected.
-        block_ms: How long one blocking read waits.
+        block_ms: How long one blocking read waits (also the longest a job joining the read
+            can wait should an interruption miss).
+        min_interval_s: Least time between two reads while events flow, so each read carries
+            the entries of many jobs rather than of one.
     """
 
     def __init__(
-        self, stream: EventStreamPort, *, client_buffer: int = 1000, block_ms: int = 5000
+        self,
+        stream: EventStreamPort,
+        encode: Callable[[StreamEvent], bytes],
+        *,
+        client_buffer: int = 1000,
+        block_ms: int = 1000,
+        min_interval_s: float = 0.002,
     ) -> None:
         self._stream = stream
+        self._encode = encode
         self._buffer = client_buffer
         self._block_ms = block_ms
+        self._min_interval_s = min_interval_s
         self._readers: dict[str, _JobReader] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._tail: StreamTail | None = None
+        self._changed = asyncio.Event()  # a job joined: (re)start the read with it
+        self._generation = 0  # bumped when a job joins
+        self._reading: int | None = None  # the generation of the read under way, if any
+        self._wakers: set[asyncio.Task[None]] = set()
 
     @property
     def active_readers(self) -> int:
-        """Jobs with a running shared reader."""
+        """Jobs followed for this process's clients."""
         return len(self._readers)
 
-    async def events(self, job_id: str, after: str | None = None) -> AsyncIterator[StreamEvent]:
-        """Yield the job's events after ``after`` until the terminal one.
+    async def chunks(self, job_id: str, after: str | None = None) -> AsyncIterator[bytes]:
+        """Yield the job's encoded events after ``after``, batched, until the terminal one.
+
+        Each chunk is the concatenation of one or more encoded events, in stream order; the
+        last chunk ends with the terminal event.
 
         Raises:
-            SlowClientError: when this client fell ``client_buffer`` events behind.
+            SlowClientError: when this client fell ``client_buffer`` events behind, or the
+                shared reader failed; the client resumes from the last id it received.
         """
-        subscriber = _Subscriber(asyncio.Queue(self._buffer))
+        subscriber = _Subscriber()
         reader = self._readers.get(job_id)
         if reader is None:
             reader = self._readers[job_id] = _JobReader()
@@ -76,63 +115,136 @@ class StreamFanout:
                 batch = await self._stream.read(job_id, position, count=500)
                 if not batch:
                     break
-                for event in batch:
-                    position = event.id
-                    yield event
-                    if event.type.terminal:
-                        return
-            if reader.task is None:
-                reader.last_id = position
-                reader.task = asyncio.create_task(self._read(job_id, reader))
+                position = batch[-1].id
+                ended = next((k for k, e in enumerate(batch) if e.type.terminal), None)
+                if ended is not None:
+                    yield b"".join(self._encode(e) for e in batch[: ended + 1])
+                    return
+                yield b"".join(self._encode(e) for e in batch)
+            if reader.last_id is None and not reader.ended:
+                reader.last_id = position or "0-0"
+                self._join()
             seen = entry_key(position) if position else (-1, -1)
+            frames = subscriber.frames
             while True:
-                if subscriber.overflowed and subscriber.queue.empty():
-                    raise SlowClientError(job_id)
-                try:
-                    event = await asyncio.wait_for(subscriber.queue.get(), timeout=1.0)
-                except TimeoutError:
-                    continue  # re-check the overflow flag (the shared reader may have failed)
-                if entry_key(event.id) <= seen:
+                if not frames:
+                    if subscriber.overflowed:
+                        raise SlowClientError(job_id)
+                    subscriber.wake.clear()
+                    await subscriber.wake.wait()
                     continue
-                seen = entry_key(event.id)
-                yield event
-                if event.type.terminal:
+                parts: list[bytes] = []
+                terminal = False
+                while frames and not terminal:
+                    frame = frames.popleft()
+                    if frame.key > seen:  # else the catch-up read delivered it already
+                        seen, terminal = frame.key, frame.terminal
+                        parts.append(frame.data)
+                if parts:
+                    yield b"".join(parts)
+                if terminal:
                     return
         finally:
             reader.subscribers.discard(subscriber)
-            if not reader.subscribers:
-                self._readers.pop(job_id, None)
-                if reader.task is not None:
-                    reader.task.cancel()
+            if not reader.subscribers and self._readers.get(job_id) is reader:
+                del self._readers[job_id]
 
-    async def _read(self, job_id: str, reader: _JobReader) -> None:
+    def _join(self) -> None:
+        """A job starts being followed: start the reader, or make its waiting read restart."""
+        self._generation += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="sse-fanout-reader")
+        self._changed.set()
+        if self._reading is not None:
+            waker = asyncio.create_task(self._interrupt(self._generation))
+            self._wakers.add(waker)
+            waker.add_done_callback(self._wakers.discard)
+
+    async def _interrupt(self, generation: int) -> None:
+        # The waiting read may not have reached the server yet: retry briefly until it did.
+        for _ in range(10):
+            reading, tail = self._reading, self._tail
+            if reading is None or reading >= generation or tail is None:
+                return
+            if await tail.interrupt():
+                return
+            await asyncio.sleep(0.002)
+
+    async def _run(self) -> None:
+        tail = self._tail = self._stream.tail()
+        loop = asyncio.get_running_loop()
         try:
-            while reader.subscribers:
-                batch = await self._stream.read(job_id, reader.last_id, block_ms=self._block_ms)
-                for event in batch:
-                    reader.last_id = event.id
-                    for subscriber in list(reader.subscribers):
-                        if subscriber.overflowed:
-                            continue
-                        try:
-                            subscriber.queue.put_nowait(event)
-                        except asyncio.QueueFull:
-                            subscriber.overflowed = True
-                            log.warning("sse_client_overflow", extra={"job_id": job_id})
-                    if event.type.terminal:
-                        return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("stream_reader_failed", extra={"job_id": job_id})
-            for subscriber in reader.subscribers:
-                subscriber.overflowed = True  # makes each client reconnect and resume
+            while True:
+                positions = {
+                    job_id: reader.last_id
+                    for job_id, reader in self._readers.items()
+                    if reader.last_id is not None and not reader.ended
+                }
+                if not positions:
+                    self._changed.clear()
+                    await self._changed.wait()
+                    continue
+                started = loop.time()
+                self._reading = self._generation
+                try:
+                    found = await tail.read(positions, block_ms=self._block_ms)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("stream_reader_failed", extra={"jobs": len(positions)})
+                    self._fail(positions)
+                    await asyncio.sleep(0.5)
+                    continue
+                finally:
+                    self._reading = None
+                for job_id, batch in found.items():
+                    self._dispatch(job_id, batch)
+                if found:  # events flow: let a few more gather before the next read
+                    await asyncio.sleep(max(0.0, self._min_interval_s - (loop.time() - started)))
+        finally:
+            self._tail = None
+            await tail.close()
+
+    def _dispatch(self, job_id: str, batch: TailBatch) -> None:
+        reader = self._readers.get(job_id)
+        if reader is None or reader.ended:
+            return
+        reader.last_id = batch.last_id
+        new = [_Frame(entry_key(e.id), self._encode(e), e.type.terminal) for e in batch.events]
+        if not new:
+            return
+        reader.ended = any(frame.terminal for frame in new)
+        for subscriber in reader.subscribers:
+            self._deliver(job_id, subscriber, new)
+
+    def _fail(self, jobs: Mapping[str, str]) -> None:
+        """The read failed: every client of those jobs reconnects and resumes by id."""
+        for job_id in jobs:
+            reader = self._readers.pop(job_id, None)
+            for subscriber in reader.subscribers if reader else ():
+                subscriber.overflowed = True
+                subscriber.wake.set()
+
+    def _deliver(self, job_id: str, subscriber: _Subscriber, new: list[_Frame]) -> None:
+        if subscriber.overflowed:
+            return
+        if len(subscriber.frames) + len(new) > self._buffer:
+            subscriber.overflowed = True  # it resumes from the last frame it was sent
+            log.warning("sse_client_overflow", extra={"job_id": job_id})
+        else:
+            subscriber.frames.extend(new)
+        subscriber.wake.set()
 
     async def close(self) -> None:
-        """Stop every shared reader."""
+        """Stop the reader; every client still here ends with :class:`SlowClientError`."""
         readers, self._readers = list(self._readers.values()), {}
         for reader in readers:
-            if reader.task is not None:
-                reader.task.cancel()
+            for subscriber in reader.subscribers:
+                subscriber.overflowed = True
+                subscriber.wake.set()
+        task, self._task = self._task, None
+        for pending in [task, *self._wakers]:
+            if pending is not None:
+                pending.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await reader.task
+                    await pending

@@ -3,14 +3,17 @@ producers' CPU time: ``python -m eco2.entrypoints.cli.bench_stream_clients``.
 
 Reads one JSON line from stdin (``base_url``, ``jobs``, ``clients_per_job``, ``tokens``,
 ``accumulated``, ``epoch_ns``, ``timeout_s``, optionally ``connect_batch``), opens
-``clients_per_job`` httpx streaming connections per job to ``GET /api/v1/chat/{job_id}/events``
-in waves of ``connect_batch``, writes ``{"ready": …}`` on stdout once every client has its first
-event, then ``{"result": …}`` when every client has its terminal event. A stream that ends early
-is resumed with ``Last-Event-ID``, as a browser would.
+``clients_per_job`` connections per job to ``GET /api/v1/chat/{job_id}/events`` in waves of
+``connect_batch``, writes ``{"ready": …}`` on stdout once every client has its first event, then
+``{"result": …}`` when every client has its terminal event. A stream that ends early is resumed
+with ``Last-Event-ID``, as a browser would.
 
-Each client checks that it received every token exactly once and in order and that ``done.answer``
-is the text it assembled; a client that did not is a *mismatch*. Exits when stdin closes early
-(the benchmark is gone).
+The clients speak HTTP/1.1 themselves on asyncio protocols (``bench_stream_wire``) rather than
+through httpx: a thousand clients share this process and the machine's two CPUs with the API
+being measured, and a general-purpose client's per-chunk cost would land in the figures as
+delivery latency. Each client checks that it received every token exactly once and in order and
+that ``done.answer`` is the text it assembled; a client that did not is a *mismatch*. Exits when
+stdin closes early (the benchmark is gone).
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from eco2.entrypoints.cli.bench_stream_common import decode_tokens, summarise
+from eco2.entrypoints.cli.bench_stream_wire import SseError, follow
 
 _MAX_ATTEMPTS = 4  # connection failures per client before it gives up
 _CONNECT_BATCH = 50  # clients connecting at once; the next wave waits for their first event
@@ -57,13 +60,13 @@ class _Client:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        address: tuple[str, int],
         job_id: str,
         spec: dict[str, Any],
         tally: _Tally,
         on_first: Callable[[], None],
     ) -> None:
-        self._http, self._job_id, self._tally, self._on_first = http, job_id, tally, on_first
+        self._address, self._job_id, self._tally, self._on_first = address, job_id, tally, on_first
         self._accumulated: bool = spec["accumulated"]
         self._tokens: int = spec["tokens"]
         self._epoch_ms: float = spec["epoch_ns"] / 1e6
@@ -80,7 +83,7 @@ class _Client:
             while not self.finished:
                 try:
                     await self._follow()
-                except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
+                except (SseError, OSError, ValueError, KeyError) as exc:
                     self._tally.error(f"{type(exc).__name__}: {exc}"[:200])
                     failures += 1
                     if failures >= _MAX_ATTEMPTS:
@@ -95,25 +98,13 @@ class _Client:
                 self._on_first()
 
     async def _follow(self) -> None:
-        headers = {"Last-Event-ID": self._last_id} if self._last_id else {}
-        url = f"/api/v1/chat/{self._job_id}/events"
-        async with self._http.stream("GET", url, headers=headers) as response:
-            if response.status_code != 200:
-                raise ValueError(f"HTTP {response.status_code}")
-            # Split events on blank lines at the byte level, cheaper than ``aiter_lines``: a
-            # thousand clients share this process and the machine's CPUs with the API.
-            pending = b""
-            async for chunk in response.aiter_bytes():
-                blocks = (pending + chunk).replace(b"\r\n", b"\n").split(b"\n\n")
-                pending = blocks.pop()
-                for block in blocks:
-                    fields = _fields(block)
-                    if "event" in fields:
-                        self._on_event(
-                            fields["event"], fields.get("id", ""), fields.get("data", "")
-                        )
-                        if self.finished:
-                            return
+        path = f"/api/v1/chat/{self._job_id}/events"
+        await follow(self._address, path, self._last_id, self._on_block, lambda: self.finished)
+
+    def _on_block(self, block: bytes) -> None:
+        fields = _fields(block)
+        if "event" in fields:
+            self._on_event(fields["event"], fields.get("id", ""), fields.get("data", ""))
 
     def _on_event(self, event: str, entry_id: str, data: str) -> None:
         now_ms = time.time_ns() / 1e6
@@ -194,34 +185,33 @@ async def run_clients(spec: dict[str, Any]) -> dict[str, Any]:
         if settled >= wave_end:
             wave_done.set()
 
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    timeout = httpx.Timeout(30.0, read=60.0)
-    async with httpx.AsyncClient(base_url=spec["base_url"], timeout=timeout, limits=limits) as http:
-        clients = [
-            _Client(http, job_id, spec, tally, on_first)
-            for job_id in spec["jobs"]
-            for _ in range(clients_per_job)
-        ]
-        tasks: list[asyncio.Task[None]] = []
-        try:
-            async with asyncio.timeout(spec["timeout_s"]):
-                # Connect in waves, as an audience arrives, not as one burst of set-ups.
-                for start in range(0, total, batch):
-                    wave_end = min(total, start + batch)
-                    wave_done.clear()
-                    tasks += [asyncio.create_task(c.run()) for c in clients[start:wave_end]]
-                    if settled < wave_end:
-                        await wave_done.wait()
-                _emit("ready", {"clients": total, "errors": tally.errors})
-                cpu_start = time.process_time()
-                await asyncio.gather(*tasks)
-        except TimeoutError:
-            tally.error("timeout: clients did not finish in time")
+    url = urlsplit(spec["base_url"])
+    address = (url.hostname or "127.0.0.1", url.port or 80)
+    clients = [
+        _Client(address, job_id, spec, tally, on_first)
+        for job_id in spec["jobs"]
+        for _ in range(clients_per_job)
+    ]
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        async with asyncio.timeout(spec["timeout_s"]):
+            # Connect in waves, as an audience arrives, not as one burst of set-ups.
+            for start in range(0, total, batch):
+                wave_end = min(total, start + batch)
+                wave_done.clear()
+                tasks += [asyncio.create_task(c.run()) for c in clients[start:wave_end]]
+                if settled < wave_end:
+                    await wave_done.wait()
+            _emit("ready", {"clients": total, "errors": tally.errors})
             cpu_start = time.process_time()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks)
+    except TimeoutError:
+        tally.error("timeout: clients did not finish in time")
+        cpu_start = time.process_time()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     incomplete = sum(1 for client in clients if not client.finished)
     tally.mismatches += incomplete  # a client that never got its terminal event missed tokens
     return {

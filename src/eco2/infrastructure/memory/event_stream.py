@@ -16,10 +16,11 @@ import logging
 import time
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from eco2.application.ports.events import StreamTail, TailBatch
 from eco2.domain.events import EntryKey, EventType, StreamEvent, entry_key
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,10 @@ class InMemoryEventStream:
                 return []
             return events
 
+    def tail(self) -> StreamTail:
+        """A follower of many of this store's streams at once."""
+        return _MemoryTail(self)
+
     async def exists(self, job_id: str) -> bool:
         """Whether the job's stream exists (it expires some time after its terminal event)."""
         self._purge_expired()
@@ -130,6 +135,14 @@ class InMemoryEventStream:
 
     async def close(self) -> None:
         """Nothing to release; kept for the port."""
+
+    def _found(self, positions: dict[str, EntryKey], count: int) -> dict[str, TailBatch]:
+        found = {}
+        for job_id, position in positions.items():
+            events = self._after(job_id, position, count)
+            if events:
+                found[job_id] = TailBatch(events[-1].id, events)
+        return found
 
     def _after(self, job_id: str, position: EntryKey, count: int) -> list[StreamEvent]:
         self._purge_expired()
@@ -154,3 +167,38 @@ class InMemoryEventStream:
             job = self._jobs.get(job_id)
             if job is not None and job.expires_at == deadline:
                 del self._jobs[job_id]
+
+
+class _MemoryTail:
+    """``StreamTail`` over an :class:`InMemoryEventStream`: waits on its change condition."""
+
+    def __init__(self, store: InMemoryEventStream) -> None:
+        self._store = store
+        self._interrupted = False
+
+    async def read(
+        self, positions: Mapping[str, str], *, block_ms: int, count: int = 500
+    ) -> dict[str, TailBatch]:
+        keys = {job_id: entry_key(after) for job_id, after in positions.items()}
+        store = self._store
+        async with store._changed:
+            found = store._found(keys, count)
+            if found or block_ms <= 0:
+                return found
+            try:
+                async with asyncio.timeout(block_ms / 1000):
+                    while not self._interrupted and not (found := store._found(keys, count)):
+                        await store._changed.wait()
+            except TimeoutError:
+                return {}
+            self._interrupted = False
+            return found
+
+    async def interrupt(self) -> bool:
+        async with self._store._changed:
+            self._interrupted = True  # also ends the next read at once if none is waiting
+            self._store._changed.notify_all()
+        return True
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -1,8 +1,9 @@
 """``EventStreamPort`` on Redis Streams: one stream per job, appended atomically by a Lua script.
 
 Keys, per job: ``{prefix}:job:{job_id}:events`` (the stream; fields ``seq``, ``type``, ``data``)
-and ``{prefix}:job:{job_id}:seq`` (the ``seq`` counter). ``publish`` is one round trip: the
-script increments the counter, appends with ``MAXLEN ~``, and on a terminal event sets the
+and ``{prefix}:job:{job_id}:seq`` (the ``seq`` counter). ``publish`` is one script call, sent in
+one round trip with whatever other appends are waiting (``group_commit``): the script increments
+the counter, appends with ``MAXLEN ~``, and on a terminal event sets the
 expiry of both keys, so ``seq`` order and entry-id order can never disagree.
 """
 
@@ -15,7 +16,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from eco2.application.ports.events import StreamTail
 from eco2.domain.events import EventType, StreamEvent, entry_key
+from eco2.infrastructure.redis.entries import parse_entry, stream_entries, text
+from eco2.infrastructure.redis.group_commit import GroupCommit
+from eco2.infrastructure.redis.stream_tail import RedisStreamTail
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +67,7 @@ class RedisEventStream:
         self._prefix = prefix
         self._ttl = ttl_after_terminal_s
         self._max_len = max_len
-        self._publish = client.register_script(_PUBLISH_LUA)
+        self._appends = GroupCommit(client, _PUBLISH_LUA)
 
     def stream_key(self, job_id: str) -> str:
         """Return the Redis key of ``job_id``'s stream."""
@@ -84,11 +89,11 @@ class RedisEventStream:
         """
         data = json.dumps(payload, ensure_ascii=False)
         terminal = "1" if event_type.terminal else "0"
-        seq, entry_id = await self._publish(
-            keys=[self.stream_key(job_id), self.seq_key(job_id)],
-            args=[self._max_len, event_type.value, data, terminal, self._ttl],
+        seq, entry_id = await self._appends.call(
+            [self.stream_key(job_id), self.seq_key(job_id)],
+            [self._max_len, event_type.value, data, terminal, self._ttl],
         )
-        return StreamEvent(int(seq), event_type, payload, _text(entry_id))
+        return StreamEvent(int(seq), event_type, payload, text(entry_id))
 
     async def read(
         self, job_id: str, after: str | None = None, *, block_ms: int = 0, count: int = 500
@@ -109,16 +114,20 @@ class RedisEventStream:
         deadline = asyncio.get_running_loop().time() + block_ms / 1000
         while True:
             response = await self._client.xread({key: cursor}, count=count, block=block)
-            entries = _stream_entries(response)
-            events = [e for e in (_parse(job_id, raw_id, f) for raw_id, f in entries) if e]
+            entries = stream_entries(response)
+            events = [e for e in (parse_entry(job_id, raw_id, f) for raw_id, f in entries) if e]
             ids = [raw_id for raw_id, _ in entries if raw_id is not None]
             if events or not ids:
                 return events
             # The whole batch was malformed: move past it rather than return an empty batch the
             # caller would re-read forever, waiting only for what is left of ``block_ms``.
-            cursor = _text(ids[-1])
+            cursor = text(ids[-1])
             remaining_ms = int((deadline - asyncio.get_running_loop().time()) * 1000)
             block = remaining_ms if block is not None and remaining_ms > 0 else None
+
+    def tail(self) -> StreamTail:
+        """A follower of many streams on its own connection of this adapter's pool."""
+        return RedisStreamTail(self._client, self.stream_key)
 
     async def exists(self, job_id: str) -> bool:
         """Whether the job's stream exists (it expires some time after its terminal event)."""
@@ -127,37 +136,3 @@ class RedisEventStream:
     async def close(self) -> None:
         """Close the Redis client and its connection pool."""
         await self._client.aclose()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _stream_entries(response: Any) -> list[tuple[Any, Any]]:
-    """Entries of the one stream read, whatever shape the client's protocol settings give.
-
-    RESP2 (and legacy RESP3) clients return ``[[key, entries]]``; unified responses
-    ``{key: entries}``; older RESP3 parsing ``{key: [entries]}``.
-    """
-    if not response:
-        return []
-    entries = next(iter(response.values())) if isinstance(response, dict) else response[0][1]
-    if len(entries) == 1 and isinstance(entries[0], list):
-        entries = entries[0]
-    return list(entries)
-
-
-def _parse(job_id: str, raw_id: Any, fields: Any) -> StreamEvent | None:
-    entry_id = _text(raw_id) if raw_id is not None else None
-    try:
-        values = {_text(k): _text(v) for k, v in fields.items()}
-        payload = json.loads(values["data"])
-        if not isinstance(payload, dict) or entry_id is None:
-            raise ValueError("payload is not a JSON object")
-        return StreamEvent(int(values["seq"]), EventType(values["type"]), payload, entry_id)
-    except (AttributeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
-        log.warning(
-            "event_stream_entry_malformed",
-            extra={"job_id": job_id, "entry_id": entry_id, "error": type(exc).__name__},
-        )
-        return None
