@@ -140,3 +140,13 @@ async def test_trace_endpoint_gives_the_node_waterfall(api: httpx.AsyncClient) -
     names = [n["name"] for n in trace["nodes"]]
     assert names[:2] == ["intent", "router"] and {"bulk_waste", "weather"} <= set(names)
     assert (await api.get("/api/v1/chat/nope/trace")).status_code == 404
+
+
+def test_the_sse_response_overrides_a_method_sse_starlette_still_has() -> None:
+    from sse_starlette import EventSourceResponse
+
+    from eco2.entrypoints.api.sse import EventStream
+
+    # Should sse-starlette rename it, the override would silently stop applying.
+    assert "_send_with_timeout" in vars(EventSourceResponse)
+    assert "_send_with_timeout" in vars(EventStream)

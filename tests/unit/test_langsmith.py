@@ -15,6 +15,7 @@ from eco2.infrastructure.telemetry.langsmith import (
     LangSmithTelemetry,
     NoOpTelemetry,
     build_telemetry,
+    sampled,
 )
 from eco2.infrastructure.telemetry.run_config import job_run_config, merge_tags
 from tests.fakes.langsmith_server import LangSmithStub, running_langsmith_stub
@@ -99,3 +100,36 @@ async def test_a_real_job_posts_its_run_tree(
     assert not [r for r in stub.runs.values() if str(r.get("name")).startswith("subagent:")]
     assert all("ls-test-key" not in str(r) for r in stub.runs.values())
     assert stub.headers[0]["x-api-key"] == "ls-test-key"
+
+
+def test_sampling_rate_from_the_environment_and_decided_per_job() -> None:
+    env = {"LANGSMITH_TRACING": "true", "LANGSMITH_API_KEY": "k"}
+    assert LangSmithConfig.from_env(env).sampling_rate == 1.0
+    rate = LangSmithConfig.from_env(env | {"LANGSMITH_TRACING_SAMPLING_RATE": "0.25"})
+    assert rate.sampling_rate == 0.25
+    bad = LangSmithConfig.from_env(env | {"LANGSMITH_TRACING_SAMPLING_RATE": "7"})
+    assert bad.sampling_rate == 1.0
+    ids = [f"job-{i}" for i in range(2000)]
+    assert all(sampled(i, 1.0) for i in ids) and not any(sampled(i, 0.0) for i in ids)
+    share = sum(sampled(i, 0.25) for i in ids) / len(ids)
+    assert 0.2 < share < 0.3
+    assert [sampled(i, 0.25) for i in ids] == [sampled(i, 0.25) for i in ids]  # stable per job
+
+
+async def test_an_unsampled_job_is_not_traced_even_with_the_langchain_switch_on(
+    stub: LangSmithStub, make_app: Callable[..., Application], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With LANGCHAIN_TRACING_V2 set, LangChain would add a tracer of its own to an untraced run.
+    monkeypatch.setenv("LANGCHAIN_TRACING_V2", "true")
+    monkeypatch.setenv("LANGCHAIN_API_KEY", "ls-test-key")
+    monkeypatch.setenv("LANGCHAIN_ENDPOINT", stub.url)
+    monkeypatch.setenv("LANGSMITH_TRACING_SAMPLING_RATE", "1")
+    config = LangSmithConfig(True, "ls-test-key", "eco2-test", stub.url, sampling_rate=0.0)
+    telemetry = LangSmithTelemetry(config, "test")
+    app = make_app(telemetry=telemetry)
+    job = ChatJob(ChatRequest("안녕하세요", user_id="u-8"))
+    assert "callbacks" not in telemetry.run_config(job)
+    await app.process_chat.execute(job)
+    telemetry.flush()
+    await asyncio.sleep(0.3)  # what a stray tracer would have posted has arrived by now
+    assert not [r for r in stub.runs.values() if job.job_id in str(r.get("name"))]

@@ -69,7 +69,7 @@ class LangGraphChatPipeline:
         final: dict[str, Any] = {}
         run_config = self._telemetry.run_config(job)
         annotated = False
-        with self._telemetry.tracing():
+        with self._telemetry.tracing(run_config):
             async for mode, chunk in self._graph.astream(
                 state,
                 cast(RunnableConfig, run_config),

@@ -27,8 +27,8 @@ class TelemetryConfigPort(Protocol):
         """Add ``intent:*`` / ``subagent:*`` tags and the intent metadata once they are known."""
         ...
 
-    def tracing(self) -> AbstractContextManager[None]:
-        """Context in which a job runs (switches tracing on or off for everything inside)."""
+    def tracing(self, config: dict[str, Any]) -> AbstractContextManager[None]:
+        """Context in which the job of ``config`` runs (switches tracing on or off inside)."""
         ...
 
     def flush(self) -> None:

@@ -16,7 +16,6 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
-from sse_starlette import EventSourceResponse
 
 from eco2.application.ports.events import EventStreamPort
 from eco2.application.ports.jobs import JobMessage, JobQueuePort
@@ -39,7 +38,7 @@ from eco2.entrypoints.api.job_state import (
 )
 from eco2.entrypoints.api.observability import instrument
 from eco2.entrypoints.api.schemas import ChatAccepted, ChatBody, JobView, Snapshot
-from eco2.entrypoints.api.sse import retry_frame
+from eco2.entrypoints.api.sse import EventStream, retry_frame
 from eco2.infrastructure.telemetry.otel import inject_headers, trace_id_of_current_span
 
 log = logging.getLogger(__name__)
@@ -265,7 +264,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
             finally:
                 deps.metrics.sse_clients(-1)
 
-        return EventSourceResponse(stream(), ping=int(max(1, deps.keepalive_s)))
+        return EventStream(stream(), ping=int(max(1, deps.keepalive_s)))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

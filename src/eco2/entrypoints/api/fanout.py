@@ -43,8 +43,13 @@ class _Frame:
 @dataclass(eq=False, slots=True)
 class _Subscriber:
     frames: deque[_Frame] = field(default_factory=deque)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    waiter: asyncio.Future[None] | None = None  # set while its client waits for frames
     overflowed: bool = False
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 @dataclass(eq=False)
@@ -130,8 +135,11 @@ class StreamFanout:
                 if not frames:
                     if subscriber.overflowed:
                         raise SlowClientError(job_id)
-                    subscriber.wake.clear()
-                    await subscriber.wake.wait()
+                    subscriber.waiter = asyncio.get_running_loop().create_future()
+                    try:
+                        await subscriber.waiter
+                    finally:
+                        subscriber.waiter = None
                     continue
                 parts: list[bytes] = []
                 terminal = False
@@ -223,7 +231,7 @@ class StreamFanout:
             reader = self._readers.pop(job_id, None)
             for subscriber in reader.subscribers if reader else ():
                 subscriber.overflowed = True
-                subscriber.wake.set()
+                subscriber.wake()
 
     def _deliver(self, job_id: str, subscriber: _Subscriber, new: list[_Frame]) -> None:
         if subscriber.overflowed:
@@ -233,7 +241,7 @@ class StreamFanout:
             log.warning("sse_client_overflow", extra={"job_id": job_id})
         else:
             subscriber.frames.extend(new)
-        subscriber.wake.set()
+        subscriber.wake()
 
     async def close(self) -> None:
         """Stop the reader; every client still here ends with :class:`SlowClientError`."""
@@ -241,7 +249,7 @@ class StreamFanout:
         for reader in readers:
             for subscriber in reader.subscribers:
                 subscriber.overflowed = True
-                subscriber.wake.set()
+                subscriber.wake()
         task, self._task = self._task, None
         for pending in [task, *self._wakers]:
             if pending is not None:

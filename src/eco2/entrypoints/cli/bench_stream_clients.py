@@ -102,22 +102,21 @@ class _Client:
         await follow(self._address, path, self._last_id, self._on_block, lambda: self.finished)
 
     def _on_block(self, block: bytes) -> None:
-        fields = _fields(block)
-        if "event" in fields:
-            self._on_event(fields["event"], fields.get("id", ""), fields.get("data", ""))
-
-    def _on_event(self, event: str, entry_id: str, data: str) -> None:
+        parsed = _parse_block(block, markers=not self._accumulated)
+        if parsed is None:
+            return
+        event, entry_id, payload, markers = parsed
         now_ms = time.time_ns() / 1e6
         if not self._first:
             self._first = True
             self._on_first()
         self._last_id = entry_id or self._last_id
         if event == "token":
-            self._on_token(json.loads(data)["text"], now_ms)
+            self._on_token(payload["text"], markers, now_ms)
             self._tally.entry_ms.append(now_ms - int(entry_id.partition("-")[0]))
         elif event in ("done", "error"):
             self.finished = True
-            answer = json.loads(data).get("answer") if event == "done" else None
+            answer = payload.get("answer") if event == "done" else None
             if self._accumulated:
                 text = self._parts[-1] if self._parts else ""
             else:
@@ -128,22 +127,47 @@ class _Client:
                 self._tally.mismatches += 1
             self._tally.last_done_ns = max(self._tally.last_done_ns, time.time_ns())
 
-    def _on_token(self, text: str, now_ms: float) -> None:
+    def _on_token(self, text: str, markers: list[tuple[int, int]], now_ms: float) -> None:
         if self._accumulated:
             before = self._parts[-1] if self._parts else ""
             if not text.startswith(before):
                 self._broken = True
             new, self._parts = text[len(before) :], [text]
+            markers = decode_tokens(new)
         else:
-            new = text
             self._parts.append(text)
         self._tally.entries += 1
-        for index, offset_us in decode_tokens(new):
+        for index, offset_us in markers:
             if index != self._next:
                 self._broken = True
             self._next = index + 1
             self._tally.tokens += 1
             self._tally.delivery_ms.append(now_ms - self._epoch_ms - offset_us / 1000)
+
+
+_Parsed = tuple[str, str, dict[str, Any], list[tuple[int, int]]]
+# Every client of a job receives the same bytes: decode each distinct block once.
+_PARSED: dict[bytes, _Parsed | None] = {}
+_PARSED_MAX = 8192
+
+
+def _parse_block(block: bytes, *, markers: bool) -> _Parsed | None:
+    """Event type, id, payload and (for a token, if asked) its markers; ``None`` for a comment.
+
+    One process runs one design, so ``markers`` is the same on every call of a run.
+    """
+    parsed = _PARSED.get(block)
+    if parsed is None and block not in _PARSED:
+        fields = _fields(block)
+        if "event" in fields:
+            payload = json.loads(fields.get("data", "{}"))
+            text = payload.get("text") if fields["event"] == "token" else None
+            found = decode_tokens(text) if markers and isinstance(text, str) else []
+            parsed = (fields["event"], fields.get("id", ""), payload, found)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[block] = parsed
+    return parsed
 
 
 def _fields(block: bytes) -> dict[str, str]:

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from eco2.entrypoints.cli.loadtest_sse import sse_events
+
 MESSAGES = {
     "waste": "페트병 어떻게 버려?",
     "character": "이코 소개해줘",
@@ -100,7 +102,6 @@ async def _follow(
         if attempt:
             result.recoveries += 1
         headers = {"Last-Event-ID": last_id} if last_id else {}
-        fields: dict[str, str] = {}
         try:
             async with client.stream(
                 "GET", f"/api/v1/chat/{job_id}/events", headers=headers
@@ -108,13 +109,7 @@ async def _follow(
                 if response.status_code != 200:
                     result.outcome = f"http_{response.status_code}"
                     return
-                async for line in response.aiter_lines():
-                    if line:
-                        if not line.startswith(":"):
-                            name, _, value = line.partition(":")
-                            fields[name] = value.removeprefix(" ")
-                        continue
-                    event, fields = fields, {}
+                async for event in sse_events(response.aiter_bytes()):
                     if "event" not in event:
                         continue
                     last_id = event.get("id") or last_id

@@ -4,11 +4,17 @@
 ``LANGCHAIN_PROJECT`` / ``LANGSMITH_PROJECT`` (default ``eco2-chat-worker``) and
 ``LANGSMITH_ENDPOINT`` / ``LANGCHAIN_ENDPOINT``. Tracing is on only when it is switched on *and*
 a key is set; switched on without a key, a warning is logged and nothing is traced.
+
+``LANGSMITH_TRACING_SAMPLING_RATE`` (0..1, default 1) samples whole jobs, decided from the job id:
+an unsampled job runs with no tracer at all, so it costs nothing. (The SDK's own sampling drops
+runs only when posting them, after LangChain has built every one; it is switched off here so the
+rate is not applied twice.)
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -33,6 +39,22 @@ def _first(env: Mapping[str, str], *names: str) -> str | None:
     return None
 
 
+def _rate(value: str | None) -> float:
+    try:
+        rate = float(value) if value else 1.0
+    except ValueError:
+        rate = 1.0
+    if not 0.0 <= rate <= 1.0:
+        log.warning("langsmith_sampling_rate_invalid", extra={"value": value})
+        return 1.0
+    return rate
+
+
+def sampled(job_id: str, rate: float) -> bool:
+    """Whether a job is traced: the same answer for the same job id (retries included)."""
+    return rate >= 1.0 or zlib.crc32(job_id.encode()) < rate * 2**32
+
+
 @dataclass(frozen=True, slots=True)
 class LangSmithConfig:
     """LangSmith settings read from the environment (the key is never logged)."""
@@ -41,6 +63,7 @@ class LangSmithConfig:
     api_key: str | None
     project: str
     endpoint: str | None
+    sampling_rate: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LangSmithConfig:
@@ -51,6 +74,7 @@ class LangSmithConfig:
             api_key=_first(env, "LANGCHAIN_API_KEY", "LANGSMITH_API_KEY"),
             project=_first(env, "LANGCHAIN_PROJECT", "LANGSMITH_PROJECT") or DEFAULT_PROJECT,
             endpoint=_first(env, "LANGSMITH_ENDPOINT", "LANGCHAIN_ENDPOINT"),
+            sampling_rate=_rate(_first(env, "LANGSMITH_TRACING_SAMPLING_RATE")),
         )
 
     @property
@@ -80,7 +104,7 @@ class NoOpTelemetry:
     ) -> None:
         """Nothing to annotate."""
 
-    def tracing(self) -> AbstractContextManager[None]:
+    def tracing(self, config: dict[str, Any]) -> AbstractContextManager[None]:
         """Switch LangChain tracing off for the job."""
         from langsmith.run_helpers import tracing_context
 
@@ -128,11 +152,18 @@ class LangSmithTelemetry:
 
         self._environment = environment
         self._default_tags = tuple(default_tags)
+        self._rate = config.sampling_rate
         self._client = Client(
-            api_url=config.endpoint, api_key=config.api_key, auto_batch_tracing=auto_batch
+            api_url=config.endpoint,
+            api_key=config.api_key,
+            auto_batch_tracing=auto_batch,
+            tracing_sampling_rate=1.0,  # jobs are sampled here, whole (see the module doc)
         )
         self._tracer = _tracer_class()(project_name=config.project, client=self._client)
-        log.info("langsmith_tracing_enabled", extra={"project": config.project})
+        log.info(
+            "langsmith_tracing_enabled",
+            extra={"project": config.project, "sampling_rate": config.sampling_rate},
+        )
 
     @property
     def enabled(self) -> bool:
@@ -140,9 +171,10 @@ class LangSmithTelemetry:
         return True
 
     def run_config(self, job: ChatJob) -> dict[str, Any]:
-        """The job's run config with the LangSmith tracer as its callback."""
+        """The job's run config with the LangSmith tracer as its callback (if it is sampled)."""
         config = job_run_config(job, self._environment, self._default_tags)
-        config["callbacks"] = [self._tracer]
+        if sampled(job.job_id, self._rate):
+            config["callbacks"] = [self._tracer]
         return config
 
     def annotate(
@@ -157,9 +189,14 @@ class LangSmithTelemetry:
         metadata["intent"] = intents[0] if intents else "general"
         metadata["intents"] = list(intents)
 
-    def tracing(self) -> AbstractContextManager[None]:
-        """Tracing follows the explicit tracer; nothing to switch."""
-        return nullcontext()
+    def tracing(self, config: dict[str, Any]) -> AbstractContextManager[None]:
+        """A sampled job follows its explicit tracer; an unsampled one runs with tracing off
+        (else LangChain would add a tracer of its own, ``LANGCHAIN_TRACING_V2`` being set)."""
+        if config.get("callbacks"):
+            return nullcontext()
+        from langsmith.run_helpers import tracing_context
+
+        return tracing_context(enabled=False)
 
     def flush(self) -> None:
         """Wait for queued runs to be sent."""
