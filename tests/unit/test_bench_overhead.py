@@ -72,20 +72,26 @@ async def test_both_variants_run_the_same_jobs_and_only_one_exports(
 
 
 def test_summary_and_report_from_given_figures() -> None:
-    def run(name: str, wall_s: float, spans: dict[str, int], runs: int) -> RunFigures:
-        return RunFigures(10, 10, 500, 40, wall_s, 0.5, spans, runs)
+    def run(wall_s: float, cpu_s: float, spans: dict[str, int], runs: int) -> RunFigures:
+        return RunFigures(10, 10, 500, 40, wall_s, cpu_s, spans, runs)
 
     results = {
-        "noop": [run("noop", 1.0, {}, 0)],
-        "instrumented": [run("instrumented", 1.02, {"node": 50, "chat": 10}, 80)],
+        "noop": [run(1.0, 0.5, {}, 0)],
+        "instrumented": [run(1.02, 0.6, {"node": 50, "chat": 10}, 80)],
     }
     summary = summarise(results, PARTS)
     assert summary["noop"]["tokens_per_s"] == 500
     assert summary["instrumented"]["spans_per_job"] == 6
     assert summary["instrumented"]["spans_per_job_by_kind"] == {"chat": 1, "node": 5}
     assert summary["instrumented"]["langsmith_runs_per_job"] == 8
-    assert summary["target_met"] is True
+    # Unpaced (CPU-bound): the verdict is on wall-clock throughput, 2 % here.
+    assert summary["target_met"] is True and summary["basis"].startswith("throughput")
     assert "(target ≤ 3%: met)" in render(summary)
+    # Paced (below saturation, tokens/s set by the model): on CPU per token, 1 - 0.5/0.6 here.
+    paced = summarise(results, PARTS, "paced workload", paced=True)
+    assert paced["overhead"] == pytest.approx(1 / 6) and paced["target_met"] is False
+    assert paced["basis"].startswith("capacity")
+    assert "workload: paced workload" in render(paced) and "NOT met" in render(paced)
 
 
 def test_unknown_instrumentation_part_is_a_usage_error() -> None:
