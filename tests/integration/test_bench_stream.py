@@ -105,7 +105,8 @@ def test_tiny_run_delivers_every_token_once_in_order_and_reports_figures() -> No
         / scenario["per-token"]["tokens_per_worker_cpu_s"]
     )
     assert scenario["ratio"] == pytest.approx(expected, rel=0.01)
-    assert [t["status"] for t in scenario["targets"]][1:] == ["n/a", "n/a", "n/a"]
+    # 200 tokens/s cannot fill 16-token entries in 10 ms slots, so even the ratio is not judged.
+    assert [t["status"] for t in scenario["targets"]] == ["n/a", "n/a", "n/a", "n/a"]
     keys, queue_left = asyncio.run(_leftovers(report["redis_prefix"], report["queue"]))
     assert keys == [] and not queue_left
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from eco2.application.token_coalescer import TokenCoalescer
 from eco2.domain.events import EventType, StreamEvent
 
@@ -62,3 +64,20 @@ async def test_other_events_flush_first_and_node_changes_split() -> None:
         (EventType.DONE, None),
     ]
     assert sink.events[1].payload == {"node": "answer", "text": "ab", "count": 2}
+
+
+async def test_a_failed_timer_write_fails_the_next_call() -> None:
+    class FailingSink(RecordingSink):
+        async def publish(
+            self, job_id: str, event_type: EventType, payload: dict[str, Any]
+        ) -> StreamEvent:
+            if len(self.events) == 1:
+                raise ConnectionError("redis went away")
+            return await super().publish(job_id, event_type, payload)
+
+    out = TokenCoalescer(FailingSink(), "j", max_tokens=100, max_delay_s=0.02)
+    await out.token("answer", "a")  # written at once
+    await out.token("answer", "b")  # waits for the timer, whose write fails
+    await asyncio.sleep(0.1)
+    with pytest.raises(ConnectionError):  # a lost write never goes unnoticed
+        await out.token("answer", "c")

@@ -11,13 +11,15 @@ happened.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import time
 from typing import Any
 
 from eco2.application.ports.events import EventSinkPort
 from eco2.application.ports.metrics import StreamTracker
 from eco2.domain.events import EventType, StreamEvent
+
+log = logging.getLogger(__name__)
 
 
 class TokenCoalescer:
@@ -50,24 +52,34 @@ class TokenCoalescer:
         self._count = 0
         self._tracker = tracker
         self._last_write = float("-inf")
-        self._lock = asyncio.Lock()
-        self._timer: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one write at a time, so entries keep their order
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
+        self._failed: BaseException | None = None  # a timer's write failed: the job must too
 
     async def token(self, node: str, text: str, count: int = 1) -> None:
-        """Buffer a token; flush when the buffer is full or the node changes."""
-        async with self._lock:
-            if self._texts and node != self._node:
-                await self._flush_locked()
-            self._node = node
-            now = time.perf_counter()
-            self._texts.append(text)
+        """Buffer a token; write when the buffer is full, the node changes or a slot is due.
+
+        Buffering takes no lock and no task: with a model faster than the write rate, a token
+        costs a few list appends and the write is shared by up to ``max_tokens`` of them.
+        """
+        if self._failed is not None:
+            raise self._failed
+        if self._texts and node != self._node:
+            await self.flush()
+        self._node = node
+        now = time.perf_counter()
+        self._texts.append(text)
+        if count == 1:
+            self._produced.append(now)
+        else:
             self._produced.extend([now] * count)
-            self._count += count
-            wait = self._last_write + self._max_delay_s - now
-            if self._count >= self._max_tokens or wait <= 0:
-                await self._flush_locked()
-            elif self._timer is None:
-                self._timer = asyncio.create_task(self._flush_later(wait))
+        self._count += count
+        wait = self._last_write + self._max_delay_s - now
+        if self._count >= self._max_tokens or wait <= 0:
+            await self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(wait, self._due)
 
     async def event(self, event_type: EventType, payload: dict[str, Any]) -> StreamEvent:
         """Flush buffered tokens, then publish a non-token event."""
@@ -81,21 +93,41 @@ class TokenCoalescer:
             await self._flush_locked()
 
     async def aclose(self) -> None:
-        """Flush and stop the timer."""
+        """Flush, and wait for a write the timer started."""
         await self.flush()
+        if self._flushing:
+            await asyncio.gather(*self._flushing, return_exceptions=True)
 
-    async def _flush_later(self, wait_s: float) -> None:
-        await asyncio.sleep(wait_s)
-        async with self._lock:
-            self._timer = None  # this task is finishing; do not cancel itself below
-            await self._flush_locked()
+    def _due(self) -> None:
+        """The timer: write what waits if its slot has come (a token may have written it)."""
+        self._timer = None
+        if not self._texts:
+            return
+        wait = self._last_write + self._max_delay_s - time.perf_counter()
+        if wait > 0:
+            self._timer = asyncio.get_running_loop().call_later(wait, self._due)
+            return
+        task = asyncio.get_running_loop().create_task(self.flush())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Nobody awaits the timer's write: its tokens may be missing from the stream, so
+            # the job's next call here raises instead of carrying on with a gap.
+            self._failed = task.exception()
+            log.warning(
+                "token_flush_failed",
+                extra={"job_id": self._job_id, "error": type(self._failed).__name__},
+            )
 
     async def _flush_locked(self) -> None:
-        timer, self._timer = self._timer, None
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timer
+        if self._failed is not None:
+            raise self._failed
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self._texts:
             return
         text, count, produced = "".join(self._texts), self._count, self._produced

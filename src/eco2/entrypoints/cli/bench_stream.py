@@ -27,6 +27,7 @@ class Scenario(StrEnum):
     """Presets, one per target of issue #3 (``all`` runs them in turn)."""
 
     EMISSION = "emission"
+    EFFICIENCY = "efficiency"
     FANOUT = "fanout"
     CAPACITY = "capacity"
     ALL = "all"
@@ -44,6 +45,7 @@ class Design(StrEnum):
 _PRESETS: dict[str, tuple[int, int, float, int, Design]] = {
     "custom": (4, 200, 100.0, 1, Design.BOTH),
     Scenario.EMISSION: (64, 500, 100.0, 1, Design.BOTH),
+    Scenario.EFFICIENCY: (16, 2000, 2000.0, 1, Design.BOTH),
     Scenario.FANOUT: (1, 500, 100.0, 1000, Design.COALESCED),
     Scenario.CAPACITY: (500, 100, 10.0, 1, Design.COALESCED),
 }
@@ -90,6 +92,7 @@ def bench_stream(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Stream N jobs × T tokens through Redis to SSE clients; print throughput, CPU, latency."""
+    from eco2.entrypoints import aio
     from eco2.entrypoints.cli.bench_stream_procs import BenchError
     from eco2.entrypoints.cli.bench_stream_report import evaluate, render
     from eco2.entrypoints.cli.bench_stream_run import RunConfig, run_names, run_scenarios
@@ -98,7 +101,7 @@ def bench_stream(
     serving = ServingSettings()  # the coalescing the worker would use, unless overridden
     names = ["custom"] if scenario is None else [scenario.value]
     if scenario is Scenario.ALL:
-        names = [Scenario.EMISSION, Scenario.FANOUT, Scenario.CAPACITY]
+        names = [Scenario.EMISSION, Scenario.EFFICIENCY, Scenario.FANOUT, Scenario.CAPACITY]
     configs = []
     for name in names:
         p_jobs, p_tokens, p_rate, p_clients, p_design = _PRESETS[name]
@@ -119,7 +122,7 @@ def bench_stream(
         _check_bounds(config.duration_s, config.jobs * config.clients_per_job)
     tag = uuid.uuid4().hex[:10]
     try:
-        results = asyncio.run(
+        results = aio.run(
             run_scenarios(configs, serving.redis_url, serving.amqp_url.get_secret_value(), tag)
         )
     except BenchError as exc:

@@ -1,5 +1,9 @@
 """Figures and targets of ``eco2 bench stream``: the ratio, each target's verdict, the text table.
 
+The ratio target is judged on streaming CPU: the same paced tokens produced and written nowhere
+(the model-only run) cost the worker the same in both designs, so that cost is taken out of both
+before dividing; the ratio with it left in is printed too.
+
 The targets (issue #3, this 2-core machine) apply to the coalesced design, and each only to a run
 shaped like its definition; any other run shows it as ``n/a`` with what it needs. They are
 reported, never asserted.
@@ -37,12 +41,17 @@ def evaluate(result: dict[str, Any]) -> dict[str, Any]:
         ratio = round(ours["tokens_per_worker_cpu_s"] / naive["tokens_per_worker_cpu_s"], 2)
     result["ratio"] = ratio
     result["streaming_ratio"] = _streaming_ratio(result)
+    # Coalescing saves writes only when tokens come faster than the write slots: a model at
+    # 100 tokens/s with a 10 ms slot shares few entries (there it saves latency, not CPU).
+    filling = config["flush_tokens"] / max(config["flush_ms"] / 1000, 1e-9)
+    streaming = result["streaming_ratio"]
     targets = [
         _target(
-            f"≥{RATIO_TARGET:g}× the per-token comparator's tokens per worker CPU-second",
-            f"{ratio:.2f}×" if ratio is not None else "—",
-            None if ratio is None else ratio >= RATIO_TARGET,
-            "--design both",
+            f"≥{RATIO_TARGET:g}× the per-token comparator's tokens per worker CPU-second "
+            "(streaming CPU: the paced model's own cost taken out of both)",
+            f"{streaming:.2f}×" if streaming is not None else "—",
+            None if streaming is None or config["rate"] < filling else streaming >= RATIO_TARGET,
+            f"--design both, a model ≥{filling:g} tokens/s that fills the entries",
         )
     ]
     emission = ours is not None and config["jobs"] >= EMISSION_JOBS

@@ -12,6 +12,7 @@ import typer
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
 from eco2.domain.errors import Eco2Error, InvalidRequestError
 from eco2.domain.events import EventType, NodeTiming, StreamEvent
+from eco2.entrypoints import aio
 from eco2.entrypoints.cli.bench import bench_app
 from eco2.entrypoints.cli.character_server import character_server
 from eco2.entrypoints.cli.render import node_table
@@ -189,7 +190,7 @@ def worker() -> None:
         await run_worker(Settings(), stop)
 
     try:
-        asyncio.run(run())
+        aio.run(run())
     except Eco2Error as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
