@@ -1,9 +1,10 @@
 """Coalesces model tokens into fewer stream entries (DESIGN.md §4).
 
-A stream is written at most once per ``max_delay_s`` (or when ``max_tokens`` have gathered).
+A stream is written about once per ``max_delay_s`` at most (never sooner than three quarters of
+it), or when ``max_tokens`` have gathered.
 A token that arrives when the last write is older than that is written at once; tokens that
 arrive sooner wait for the next slot and share its entry. So a model slower than the write rate
-pays no coalescing delay at all, and a fast one costs at most ``1 / max_delay_s`` writes per
+pays no coalescing delay at all, and a fast one costs at most ``4 / (3 max_delay_s)`` writes per
 second. Any other event flushes the buffer first, so the stream's order is the order things
 happened.
 """
@@ -21,6 +22,11 @@ from eco2.domain.events import EventType, StreamEvent
 
 log = logging.getLogger(__name__)
 
+# A token whose slot is this close (a fraction of the interval) is written at once: a model
+# streaming at about the write rate would otherwise wait a sliver of time for nearly every token,
+# paying a timer for no coalescing at all.
+_SLACK = 0.25
+
 
 class TokenCoalescer:
     """Publishes one job's events, coalescing consecutive tokens of the same node.
@@ -29,7 +35,8 @@ class TokenCoalescer:
         sink: Where events go.
         job_id: The job whose stream this writes.
         max_tokens: Flush after this many buffered tokens.
-        max_delay_s: Shortest interval between two token writes of this stream.
+        max_delay_s: Interval between two token writes of this stream (a quarter of it is
+            slack: a token due that soon is written at once).
         tracker: Receives each token's production time once its entry is durable.
     """
 
@@ -76,7 +83,7 @@ class TokenCoalescer:
             self._produced.extend([now] * count)
         self._count += count
         wait = self._last_write + self._max_delay_s - now
-        if self._count >= self._max_tokens or wait <= 0:
+        if self._count >= self._max_tokens or wait <= self._max_delay_s * _SLACK:
             await self.flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(wait, self._due)

@@ -48,7 +48,7 @@ def evaluate(result: dict[str, Any]) -> dict[str, Any]:
     targets = [
         _target(
             f"≥{RATIO_TARGET:g}× the per-token comparator's tokens per worker CPU-second "
-            "(streaming CPU: the paced model's own cost taken out of both)",
+            "(streaming CPU)",
             f"{streaming:.2f}×" if streaming is not None else "—",
             None if streaming is None or config["rate"] < filling else streaming >= RATIO_TARGET,
             f"--design both, a model ≥{filling:g} tokens/s that fills the entries",
