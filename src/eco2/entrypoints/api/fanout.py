@@ -28,6 +28,8 @@ from eco2.domain.events import StreamEvent, entry_key
 
 log = logging.getLogger(__name__)
 
+_PAUSE_PER_JOB_S = 10e-6  # 500 followed jobs: at most one read per 5 ms while events flow
+
 
 class SlowClientError(Exception):
     """The client's buffer overflowed (or its job's reader failed); it must resume by id."""
@@ -69,7 +71,7 @@ class StreamFanout:
         block_ms: How long one blocking read waits (also the longest a job joining the read
             can wait should an interruption miss).
         min_interval_s: Least time between two reads while events flow, so each read carries
-            the entries of many jobs rather than of one.
+            the entries of many jobs rather than of one (longer with hundreds of jobs).
     """
 
     def __init__(
@@ -207,8 +209,10 @@ class StreamFanout:
                     self._reading = None
                 for job_id, batch in found.items():
                     self._dispatch(job_id, batch)
-                if found:  # events flow: let a few more gather before the next read
-                    await asyncio.sleep(max(0.0, self._min_interval_s - (loop.time() - started)))
+                if found:  # events flow: let more gather before the next read, the longer
+                    # the more streams one read names (each costs the read a key and an id)
+                    pause = max(self._min_interval_s, _PAUSE_PER_JOB_S * len(positions))
+                    await asyncio.sleep(max(0.0, pause - (loop.time() - started)))
         finally:
             self._tail = None
             await tail.close()
