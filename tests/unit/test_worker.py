@@ -8,10 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from eco2.application.ports.jobs import JobMessage
 from eco2.bootstrap import Application
 from eco2.domain.chat import new_job_id, new_trace_id
 from eco2.domain.events import EventType, StreamEvent
+from eco2.entrypoints.worker import runner as worker_runner
 from eco2.entrypoints.worker.runner import ChatWorker
 from eco2.infrastructure.llm.offline_models import OfflineAnswerModel
 from eco2.infrastructure.memory.job_queue import InMemoryJobQueue
@@ -49,7 +52,19 @@ async def stream(app: Application, job_id: str) -> list[StreamEvent]:
 
 def worker_for(app: Application, queue: Any = None, **kwargs: Any) -> ChatWorker:
     queue = queue if queue is not None else InMemoryJobQueue()
+    kwargs.setdefault("freeze_heap", False)  # the test process's heap is not a worker's
     return ChatWorker(queue, app.process_chat, app.events, metrics=app.metrics, **kwargs)
+
+
+async def test_start_freezes_the_startup_heap_by_default(
+    make_app: Callable[..., Application], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(worker_runner, "freeze_startup_heap", lambda: calls.append("freeze") or 1)
+    app = make_app()
+    await ChatWorker(InMemoryJobQueue(), app.process_chat, app.events, metrics=app.metrics).start()
+    await worker_for(app).start()
+    assert calls == ["freeze"]
 
 
 async def test_redelivery_emits_retry_then_starts_over(
@@ -123,3 +138,14 @@ async def test_a_crash_looping_job_ends_with_an_error_on_its_last_delivery(
     [event] = await stream(app, delivery.message.job_id)
     assert event.type is EventType.ERROR and event.payload["code"] == "delivery_limit"
     assert delivery.outcome == ["reject"]
+
+
+def test_freezing_the_heap_exempts_live_objects() -> None:
+    import gc
+
+    from eco2.entrypoints.worker.heap import freeze_startup_heap
+
+    try:
+        assert freeze_startup_heap() >= 1
+    finally:
+        gc.unfreeze()  # the test process keeps collecting as before
