@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
 from eco2.infrastructure.prometheus.batch import observe_each
-from eco2.infrastructure.prometheus.metrics import PrometheusMetrics
+from eco2.infrastructure.prometheus.metrics import PrometheusMetrics, PrometheusStreamTracker
 
 BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
@@ -54,3 +54,19 @@ def test_a_stream_observes_one_latency_per_token_and_one_interval_per_gap() -> N
     interval["le"] = "0.05"
     assert value("chat_stream_token_interval_seconds_bucket", interval) == 2
     assert value("chat_stream_tokens_total", {"node": "answer", "status": "success"}) == 3
+
+
+def test_a_long_stream_is_observed_before_it_finishes() -> None:
+    metrics = PrometheusMetrics()
+    stream = metrics.stream("offline")
+    every = PrometheusStreamTracker.OBSERVE_EVERY
+    for index in range(every):
+        stream.tokens("answer", [index * 0.01], index * 0.01 + 0.002)
+    value = metrics.registry.get_sample_value
+    assert value("chat_stream_token_latency_seconds_count", {"node": "answer"}) == every
+    assert value("chat_stream_token_interval_seconds_count", {"provider": "offline"}) == every - 1
+    assert value("chat_stream_active") == 1
+    stream.finish("success")
+    stream.finish("error")  # later calls do nothing
+    assert value("chat_stream_active") == 0
+    assert value("chat_stream_tokens_total", {"node": "answer", "status": "success"}) == every
