@@ -4,7 +4,8 @@ The tail reads on a connection of its own, so it knows that connection's ``CLIEN
 :meth:`RedisStreamTail.interrupt` sends ``CLIENT UNBLOCK`` for it from the shared pool, which
 makes a waiting ``XREAD`` return empty at once — how a new job joins the read without waiting
 for the block to time out. Should the connection have been re-established since the id was
-taken, an interrupt misses and the read simply lasts its ``block_ms``.
+taken, or an ACL forbids ``CLIENT UNBLOCK``, an interrupt misses and the read simply lasts its
+``block_ms`` (a job joining then waits up to that long for its first live event).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class RedisStreamTail:
         self._own = Redis(connection_pool=client.connection_pool, single_connection_client=True)
         self._stream_key = stream_key
         self._client_id: int | None = None
+        self._warned = False
 
     async def read(
         self, positions: Mapping[str, str], *, block_ms: int, count: int = 500
@@ -70,7 +72,10 @@ class RedisStreamTail:
         try:
             return bool(await self._shared.client_unblock(client_id))
         except Exception as exc:  # the read then lasts its block_ms; nothing is lost
-            log.warning("stream_tail_interrupt_failed", extra={"error": type(exc).__name__})
+            # Said once per tail: an ACL without CLIENT UNBLOCK would fail every time.
+            level = logging.DEBUG if self._warned else logging.WARNING
+            self._warned = True
+            log.log(level, "stream_tail_interrupt_failed", extra={"error": type(exc).__name__})
             return False
 
     async def close(self) -> None:
