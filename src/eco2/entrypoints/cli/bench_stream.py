@@ -89,6 +89,12 @@ def bench_stream(
             help="Coalescer: least ms between two writes (default: ECO2_COALESCE_DELAY_S).",
         ),
     ] = None,
+    api_processes: Annotated[
+        int,
+        typer.Option(
+            "--api-processes", min=1, max=8, help="API processes (replicas) sharing the clients."
+        ),
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Stream N jobs × T tokens through Redis to SSE clients; print throughput, CPU, latency."""
@@ -116,6 +122,7 @@ def bench_stream(
                 designs=("coalesced", "per-token") if chosen is Design.BOTH else (chosen.value,),
                 flush_tokens=flush_tokens or serving.coalesce_tokens,
                 flush_ms=serving.coalesce_delay_s * 1000 if flush_ms is None else flush_ms,
+                api_processes=api_processes,
             )
         )
     for config in configs:

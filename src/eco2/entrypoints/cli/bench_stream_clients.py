@@ -1,7 +1,7 @@
 """The SSE clients of ``eco2 bench stream``, in their own process so they never share the
 producers' CPU time: ``python -m eco2.entrypoints.cli.bench_stream_clients``.
 
-Reads one JSON line from stdin (``base_url``, ``jobs``, ``clients_per_job``, ``tokens``,
+Reads one JSON line from stdin (``base_urls``, ``jobs``, ``clients_per_job``, ``tokens``,
 ``accumulated``, ``epoch_ns``, ``timeout_s``, optionally ``connect_batch``), opens
 ``clients_per_job`` connections per job to ``GET /api/v1/chat/{job_id}/events`` in waves of
 ``connect_batch``, writes ``{"ready": …}`` on stdout once every client has its first event, then
@@ -209,12 +209,13 @@ async def run_clients(spec: dict[str, Any]) -> dict[str, Any]:
         if settled >= wave_end:
             wave_done.set()
 
-    url = urlsplit(spec["base_url"])
-    address = (url.hostname or "127.0.0.1", url.port or 80)
+    urls = [urlsplit(url) for url in spec["base_urls"]]
+    addresses = [(url.hostname or "127.0.0.1", url.port or 80) for url in urls]
+    pairs = [(job_id, k) for job_id in spec["jobs"] for k in range(clients_per_job)]
+    # Clients spread over the API processes round-robin, as a balancer would spread them.
     clients = [
-        _Client(address, job_id, spec, tally, on_first)
-        for job_id in spec["jobs"]
-        for _ in range(clients_per_job)
+        _Client(addresses[n % len(addresses)], job_id, spec, tally, on_first)
+        for n, (job_id, _) in enumerate(pairs)
     ]
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -20,6 +20,8 @@ from typing import IO, Any
 
 import httpx
 
+from eco2.entrypoints.cli.bench_stream_common import process_cpu_s
+
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception)\b")
 
 
@@ -189,3 +191,54 @@ class ClientsProcess(_Child):
         if kind not in message:
             raise BenchError(f"the SSE clients sent {line[:100]!r}, expected {kind!r}")
         return dict(message[kind])
+
+
+class ApiGroup:
+    """One or more API processes serving the same streams, as replicas behind a balancer would.
+
+    The SSE clients spread over them round-robin; CPU and logged problems are summed.
+    """
+
+    def __init__(self, apis: list[ApiProcess]) -> None:
+        self.apis = apis
+
+    @classmethod
+    async def start(cls, env: dict[str, str], count: int) -> ApiGroup:
+        """Start ``count`` API processes (all stopped again if one fails to start)."""
+        apis: list[ApiProcess] = []
+        try:
+            for _ in range(count):
+                apis.append(await ApiProcess.start(env))
+        except BaseException:
+            for api in apis:
+                await api.stop()
+            raise
+        return cls(apis)
+
+    @property
+    def base_urls(self) -> list[str]:
+        """Where each process listens."""
+        return [api.base_url for api in self.apis]
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds all the processes used so far (``None`` without ``/proc``)."""
+        values = [process_cpu_s(api.pid) for api in self.apis]
+        return None if any(v is None for v in values) else sum(v or 0.0 for v in values)
+
+    def offsets(self) -> list[int]:
+        """Where each process's log ends now (pass to :meth:`problems`)."""
+        return [api.problems()[2] for api in self.apis]
+
+    def problems(self, offsets: list[int]) -> tuple[int, list[str]]:
+        """Warnings and errors logged by any process since ``offsets``, with samples."""
+        count, samples = 0, []
+        for api, offset in zip(self.apis, offsets, strict=True):
+            n, more, _ = api.problems(offset)
+            count += n
+            samples += [m for m in more if m not in samples]
+        return count, samples[:5]
+
+    async def stop(self) -> None:
+        """Stop every process."""
+        for api in self.apis:
+            await api.stop()

@@ -145,7 +145,8 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"scenario {result['scenario']}: {c['jobs']} jobs × {c['tokens']} tokens at "
         f"{c['rate']:g} tokens/s, {c['clients_per_job']} SSE client(s) per job; "
-        f"coalescing ≤{c['flush_tokens']} tokens per entry, ≥{c['flush_ms']:g} ms between writes",
+        f"coalescing ≤{c['flush_tokens']} tokens per entry, ≥{c['flush_ms']:g} ms between writes"
+        + (f"; {c['api_processes']} API processes" if c.get("api_processes", 1) > 1 else ""),
     ]
     designs = [d for d in DESIGNS if d in result]
     header = f"  {'':34}" + "".join(f"{d:>24}" for d in designs)

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from eco2.domain.events import EventType, StreamEvent
-from eco2.entrypoints.cli.bench_stream_common import machine_cpu_s, process_cpu_s, summarise
-from eco2.entrypoints.cli.bench_stream_procs import ApiProcess, BenchError, ClientsProcess
+from eco2.entrypoints.cli.bench_stream_common import machine_cpu_s, summarise
+from eco2.entrypoints.cli.bench_stream_procs import ApiGroup, BenchError, ClientsProcess
 from eco2.entrypoints.cli.bench_stream_producers import (
     MODEL_ONLY,
     PER_TOKEN,
@@ -53,6 +53,7 @@ class RunConfig:
         designs: ``coalesced`` and/or ``per-token``, run in this order.
         flush_tokens: The coalescer's ``max_tokens``.
         flush_ms: The coalescer's ``max_delay_s``, in milliseconds.
+        api_processes: API processes serving the clients (replicas; clients round-robin).
     """
 
     scenario: str
@@ -63,6 +64,7 @@ class RunConfig:
     designs: tuple[str, ...]
     flush_tokens: int = 16
     flush_ms: float = 10.0
+    api_processes: int = 1
 
     @property
     def duration_s(self) -> float:
@@ -106,7 +108,7 @@ async def run_scenarios(
     )
     redis = Redis.from_pool(pool)  # closing the client closes the pool
     stream = RedisEventStream(redis, prefix=prefix, ttl_after_terminal_s=_TTL_S)
-    api: ApiProcess | None = None
+    apis: dict[int, ApiGroup] = {}
     env = {
         "ECO2_REDIS_URL": redis_url,
         "ECO2_REDIS_PREFIX": prefix,
@@ -115,9 +117,11 @@ async def run_scenarios(
         "ECO2_STREAM_TTL_S": str(_TTL_S),
     }
     try:
-        api = await ApiProcess.start(env)
         results = []
         for config in configs:
+            api = apis.get(config.api_processes)
+            if api is None:
+                api = apis[config.api_processes] = await ApiGroup.start(env, config.api_processes)
             result: dict[str, Any] = {"scenario": config.scenario, "config": asdict(config)}
             if len(config.designs) > 1:
                 result[MODEL_ONLY] = await _model_only(config)
@@ -126,14 +130,14 @@ async def run_scenarios(
             results.append(result)
         return results
     finally:
-        if api is not None:
-            await api.stop()
+        for group in apis.values():
+            await group.stop()
         await cleanup(redis, prefix, amqp_url, queue)
         await stream.close()
 
 
 async def _run_design(
-    config: RunConfig, design: str, stream: RedisEventStream, redis: Redis, api: ApiProcess
+    config: RunConfig, design: str, stream: RedisEventStream, redis: Redis, api: ApiGroup
 ) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
     job_ids = [f"bench-{design}-{run}-{k}" for k in range(config.jobs)]
@@ -195,9 +199,9 @@ async def _measure(
     job_ids: list[str],
     stream: RedisEventStream,
     redis: Redis,
-    api: ApiProcess,
+    api: ApiGroup,
 ) -> dict[str, Any]:
-    _, _, log_offset = api.problems()
+    log_offsets = api.offsets()
     epoch_ns = time.time_ns()
     plan = ProducerPlan(
         config.tokens, config.rate, config.flush_tokens, config.flush_ms / 1000, epoch_ns
@@ -205,7 +209,7 @@ async def _measure(
     timeout_s = _CONNECT_TIMEOUT_S + 3 * config.duration_s + 60
     clients = await ClientsProcess.start(
         {
-            "base_url": api.base_url,
+            "base_urls": api.base_urls,
             "jobs": job_ids,
             "clients_per_job": config.clients_per_job,
             "tokens": config.tokens,
@@ -216,7 +220,7 @@ async def _measure(
     )
     try:
         await clients.receive("ready", _CONNECT_TIMEOUT_S)
-        redis_cpu, api_cpu = await redis_cpu_s(redis), process_cpu_s(api.pid)
+        redis_cpu, api_cpu = await redis_cpu_s(redis), api.cpu_s()
         machine_cpu, window = machine_cpu_s(), time.perf_counter()
         started_ns = time.time_ns()
         try:
@@ -229,12 +233,12 @@ async def _measure(
             cause = _root(exc)
             raise BenchError(f"producing failed: {type(cause).__name__}: {cause}") from None
         seen = await clients.receive("result", timeout_s)
-        api_after = process_cpu_s(api.pid)
+        api_after = api.cpu_s()
         redis_after = await redis_cpu_s(redis)
         machine_after, window = machine_cpu_s(), time.perf_counter() - window
     finally:
         await clients.stop()
-    problems, samples, _ = api.problems(log_offset)
+    problems, samples = api.problems(log_offsets)
     last_done_ns = seen.pop("last_done_ns")
     delivered_s = (last_done_ns - started_ns) / 1e9 if last_done_ns > started_ns else None
     return {
