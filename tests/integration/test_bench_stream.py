@@ -158,3 +158,15 @@ def test_token_markers_round_trip_and_percentiles_use_nearest_rank() -> None:
     summary = summarise([float(v) for v in range(1, 101)])
     assert (summary["p50"], summary["p95"], summary["p99"], summary["max"]) == (50, 95, 99, 100)
     assert summarise([])["count"] == 0
+
+
+def test_clients_spread_over_several_api_processes() -> None:
+    _require()
+    args = ["--jobs", "1", "--tokens", "10", "--rate", "200", "--clients-per-job", "4"]
+    result = _stream(*args, "--design", "coalesced", "--api-processes", "2", "--json")
+    assert result.exit_code == 0, result.output
+    (scenario,) = json.loads(result.stdout)["scenarios"]
+    assert scenario["config"]["api_processes"] == 2
+    figures = scenario["coalesced"]
+    assert figures["complete"] == figures["clients"] == 4 and figures["mismatches"] == 0
+    assert figures["deliveries"] == 40
