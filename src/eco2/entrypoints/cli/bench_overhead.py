@@ -17,10 +17,10 @@ instrumented. Two paces:
   full coalescer batches in both variants; the figure is the throughput ratio. The worst case:
   instrumentation against a pipeline that does almost nothing per token.
 
-Instrumented means Prometheus on a fresh registry, OpenTelemetry with a ``BatchSpanProcessor``
-exporting OTLP/HTTP and LangSmith posting run trees, both to a receiver in a child process (its
-CPU is not counted; the exporters' threads are: ``time.process_time`` covers the process).
-Variants alternate (ABBA), medians are reported, telemetry is drained inside the timed window.
+Instrumented: Prometheus on a fresh registry, OpenTelemetry with a ``BatchSpanProcessor``
+exporting OTLP/HTTP, LangSmith posting run trees, both to a receiver in a child process (its CPU
+is not counted; the exporters' threads' is). The startup heap is frozen as the worker freezes it.
+Variants alternate (ABBA), telemetry is drained inside the timed window.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -37,7 +36,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from eco2.entrypoints.cli.bench_overhead_report import RunFigures, render, summarise
 from eco2.entrypoints.cli.bench_receiver import receiver_stats, running_receiver
+from eco2.entrypoints.worker.heap import freeze_startup_heap
 
 if TYPE_CHECKING:
     from eco2.bootstrap import Application
@@ -45,9 +46,15 @@ if TYPE_CHECKING:
     from eco2.pipeline.context import Ports
     from eco2.settings import Settings
 
-__all__ = ["bench_overhead", "render", "run_benchmark", "running_receiver", "summarise"]
+__all__ = [
+    "RunFigures",
+    "bench_overhead",
+    "render",
+    "run_benchmark",
+    "running_receiver",
+    "summarise",
+]
 
-TARGET_OVERHEAD = 0.03  # instrumentation may cost at most 3 % of tokens/s
 MESSAGES = ("페트병 어떻게 버려?", "이코 소개해줘", "소파 버리는 방법 알려줘", "안녕하세요")
 PARTS = ("metrics", "otel", "langsmith")
 # paced → (jobs, concurrency). Paced: 16 streams at 80 tokens/s keep one core about 40 % busy
@@ -57,26 +64,12 @@ DEFAULTS = {True: (160, 16), False: (200, 16)}
 
 @dataclass
 class Variant:
-    """One configuration of the application and the calls that drain its telemetry."""
+    """One configuration: how to build its application, and the calls that drain its telemetry."""
 
     name: str
-    app: Application
+    build: Callable[[], Application]  # a fresh one per run (see ``measure``)
     tally: Counter[str]  # streamed tokens and token entries (coalescer flushes)
     drains: list[Callable[[], Any]]
-
-
-@dataclass
-class RunFigures:
-    """One measured run of one variant."""
-
-    jobs: int
-    done: int
-    tokens: int
-    flushes: int
-    wall_s: float
-    cpu_s: float
-    spans: dict[str, int]  # by kind: node, subagent, chat (model call)
-    runs: int  # LangSmith runs posted
 
 
 def bench_settings(metrics: bool, paced: bool = True) -> Settings:
@@ -122,10 +115,12 @@ def build_variant(
         if event.type == "token":
             tally.update(tokens=int(event.payload.get("count", 1)), flushes=1)
 
-    app = build_application(
-        settings, ports=ports, telemetry=telemetry, tracer=tracer, listener=listen
-    )
-    return Variant(name, app, tally, drains)
+    def build() -> Application:
+        return build_application(
+            settings, ports=ports, telemetry=telemetry, tracer=tracer, listener=listen
+        )
+
+    return Variant(name, build, tally, drains)
 
 
 async def measure(variant: Variant, jobs: int, concurrency: int, url: str) -> RunFigures:
@@ -137,7 +132,12 @@ async def measure(variant: Variant, jobs: int, concurrency: int, url: str) -> Ru
     async def one(index: int) -> bool:
         async with gate:
             job = ChatJob(ChatRequest(MESSAGES[index % len(MESSAGES)], user_id="bench"))
-            return await variant.app.process_chat.execute(job) is not None
+            return await app.process_chat.execute(job) is not None
+
+    # A fresh application per run: the in-memory event streams and checkpointer keep every job
+    # (the worker's live in Redis and PostgreSQL), and a heap growing from run to run would make
+    # each full garbage collection dearer than the last.
+    app = variant.build()
 
     before = await asyncio.to_thread(receiver_stats, url)
     tally = variant.tally
@@ -187,92 +187,12 @@ async def run_benchmark(
     variants = [build_variant(n, ports, p, url, sampling) for n, p in pairs]
     for variant in variants:
         await measure(variant, warmup, concurrency, url)
+    freeze_startup_heap()  # as the worker does before it consumes jobs
     results: dict[str, list[RunFigures]] = {v.name: [] for v in variants}
     for index in range(rounds):
         for variant in variants if index % 2 == 0 else variants[::-1]:
             results[variant.name].append(await measure(variant, jobs, concurrency, url))
     return results
-
-
-def summarise(
-    results: dict[str, list[RunFigures]],
-    parts: tuple[str, ...],
-    workload: str = "",
-    paced: bool = False,
-) -> dict[str, Any]:
-    """Medians per variant, both ratios, per-job telemetry volume, the verdict.
-
-    The verdict is on the capacity cost (CPU per token) for a paced run, whose wall-clock
-    tokens/s the model's pace sets, and on the throughput ratio for a CPU-bound unpaced one.
-    """
-    out: dict[str, Any] = {"workload": workload, "instrumentation": list(parts), "rounds": {}}
-    for name, runs in results.items():
-        last = runs[-1]
-        spans = sum(sum(r.spans.values()) for r in runs) / sum(r.jobs for r in runs)
-        out[name] = {
-            "jobs": last.jobs,
-            "done": last.done,
-            "tokens_per_job": last.tokens / last.jobs,
-            "token_entries_per_job": last.flushes / last.jobs,
-            "tokens_per_s": statistics.median(r.tokens / r.wall_s for r in runs),
-            # process CPU (every thread, exporters' included) per streamed token
-            "cpu_us_per_token": statistics.median(r.cpu_s / r.tokens * 1e6 for r in runs),
-            # ≈ 1 when the run was CPU-bound (exporter threads can push it a little above)
-            "cpu_busy": statistics.median(r.cpu_s / r.wall_s for r in runs),
-            "spans_per_job": spans,
-            "spans_per_job_by_kind": {k: v / last.jobs for k, v in sorted(last.spans.items())},
-            "langsmith_runs_per_job": sum(r.runs for r in runs) / sum(r.jobs for r in runs),
-        }
-        out["rounds"][name] = [round(r.tokens / r.wall_s, 1) for r in runs]
-    ratio = out["instrumented"]["tokens_per_s"] / out["noop"]["tokens_per_s"]
-    # Rounds run back to back (ABBA), so each pair saw the same host load: the CPU-per-token ratio
-    # is the median over pairs, and their spread is the noise on a shared machine. Tokens per
-    # CPU-second is the capacity figure; it is steadier than wall time on a busy host.
-    pairs = zip(results["noop"], results["instrumented"], strict=True)
-    per_round = [i.cpu_s * n.tokens / (n.cpu_s * i.tokens) for n, i in pairs]
-    cpu_ratio = statistics.median(per_round)
-    out.update(throughput_ratio=ratio, throughput_cost=1 - ratio, cpu_per_token_ratio=cpu_ratio)
-    out["cpu_ratio_per_round"] = [round(r, 3) for r in per_round]
-    out.update(cpu_overhead=1 - 1 / cpu_ratio, target_overhead=TARGET_OVERHEAD)
-    out["basis"] = "capacity (tokens per CPU-second)" if paced else "throughput (tokens/s)"
-    out["overhead"] = out["cpu_overhead"] if paced else out["throughput_cost"]
-    out["target_met"] = out["overhead"] <= TARGET_OVERHEAD
-    return out
-
-
-def render(summary: dict[str, Any]) -> str:
-    """The human-readable report."""
-    lines = [f"workload: {summary['workload']}"] if summary.get("workload") else []
-    lines += [f"instrumentation: {', '.join(summary['instrumentation']) or 'none'}"]
-    lines.append(f"{'':28}{'noop':>14}{'instrumented':>14}")
-    rows = [("jobs done", "done", "{:.0f}"), ("tokens / job", "tokens_per_job", "{:.1f}")]
-    rows += [("token entries / job", "token_entries_per_job", "{:.1f}")]
-    rows += [("tokens/s (median)", "tokens_per_s", "{:,.0f}")]
-    rows += [("CPU µs / token (median)", "cpu_us_per_token", "{:.1f}")]
-    rows += [("CPU busy (CPU-s / wall-s)", "cpu_busy", "{:.2f}")]
-    rows += [("OTEL spans / job", "spans_per_job", "{:.1f}")]
-    rows += [("LangSmith runs / job", "langsmith_runs_per_job", "{:.1f}")]
-    for label, key, fmt in rows:
-        noop, inst = (fmt.format(summary[v][key]) for v in ("noop", "instrumented"))
-        lines.append(f"{label:28}{noop:>14}{inst:>14}")
-    by_kind = summary["instrumented"]["spans_per_job_by_kind"].items()
-    verdict = "met" if summary["target_met"] else "NOT met"
-    lines += [
-        f"spans / job by kind:        {', '.join(f'{k} {v:.1f}' for k, v in by_kind) or '-'}",
-        f"tokens/s per round:         {summary['rounds']}",
-        f"throughput ratio:           {summary['throughput_ratio']:.3f} (wall-clock tokens/s)",
-        f"CPU / token ratio:          {summary['cpu_per_token_ratio']:.3f} "
-        f"(median of round pairs: {summary['cpu_ratio_per_round']})",
-        f"capacity cost:              {summary['cpu_overhead']:.1%} (tokens per CPU-second)",
-        f"overhead:                   {summary['overhead']:.1%} on {summary['basis']} "
-        f"(target ≤ {TARGET_OVERHEAD:.0%}: {verdict})",
-    ]
-    if summary["basis"].startswith("throughput") and summary["noop"]["cpu_busy"] < 0.85:
-        lines.append(
-            "warning: the NoOp runs were not CPU-bound (CPU busy < 0.85: raise --concurrency, "
-            "or the host is busy), so tokens/s understates the cost; trust CPU / token instead"
-        )
-    return "\n".join(lines)
 
 
 def bench_overhead(
