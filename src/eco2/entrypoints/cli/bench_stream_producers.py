@@ -9,21 +9,21 @@ Two designs, measured the same way:
 
 Each token's text is a marker naming its index and when it was produced (``bench_stream_common``);
 the emission latency of a token is the time from its production until the ``publish`` call that
-made its entry durable returned. Job starts are staggered within one token interval, as real jobs
-would be, rather than all emitting in the same millisecond.
+made its entry durable returned (for the coalesced design, as the coalescer's stream tracker —
+the worker's metrics hook — reports it). Job starts are staggered within one token interval, as
+real jobs would be, rather than all emitting in the same millisecond.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from eco2.application.ports.events import EventSinkPort
 from eco2.application.token_coalescer import TokenCoalescer
-from eco2.domain.events import EventType, StreamEvent
+from eco2.domain.events import EventType
 from eco2.entrypoints.cli.bench_stream_common import encode_token
 
 COALESCED = "coalesced"
@@ -70,22 +70,22 @@ class ProducerStats:
     cpu_s: float = 0.0
 
 
-class _TimedSink:
-    """An ``EventSinkPort`` recording when each coalesced token's entry became durable."""
+class _EmissionTracker:
+    """The coalescer's ``StreamTracker``: each token's production → durable time, per entry.
 
-    def __init__(self, sink: EventSinkPort, produced: deque[int], stats: ProducerStats) -> None:
-        self._sink, self._produced, self._stats = sink, produced, stats
+    The same hook the worker's stream metrics use, so the bench adds no bookkeeping of its own
+    to the coalesced path.
+    """
 
-    async def publish(
-        self, job_id: str, event_type: EventType, payload: dict[str, Any]
-    ) -> StreamEvent:
-        event = await self._sink.publish(job_id, event_type, payload)
-        if event_type is EventType.TOKEN:
-            now = time.time_ns()
-            self._stats.entries += 1
-            for _ in range(int(payload["count"])):
-                self._stats.emission_ms.append((now - self._produced.popleft()) / 1e6)
-        return event
+    def __init__(self, stats: ProducerStats) -> None:
+        self._stats = stats
+
+    def tokens(self, node: str, produced_at: Sequence[float], durable_at: float) -> None:
+        self._stats.entries += 1
+        self._stats.emission_ms.extend([(durable_at - p) * 1000 for p in produced_at])
+
+    def finish(self, status: str) -> None:
+        """Nothing to close."""
 
 
 async def _at(deadline: float) -> None:
@@ -97,20 +97,18 @@ async def _at(deadline: float) -> None:
 async def _coalesced(
     sink: EventSinkPort, job_id: str, plan: ProducerPlan, start: float, stats: ProducerStats
 ) -> None:
-    produced: deque[int] = deque()
     coalescer = TokenCoalescer(
-        _TimedSink(sink, produced, stats),
+        sink,
         job_id,
         max_tokens=plan.flush_tokens,
         max_delay_s=plan.flush_s,
+        tracker=_EmissionTracker(stats),
     )
     parts: list[str] = []
     for index in range(plan.tokens):
         await _at(start + index / plan.rate)
-        now = time.time_ns()
-        text = encode_token(index, (now - plan.epoch_ns) // 1000)
+        text = encode_token(index, (time.time_ns() - plan.epoch_ns) // 1000)
         parts.append(text)
-        produced.append(now)
         await coalescer.token("answer", text)
     await coalescer.event(EventType.DONE, {"answer": "".join(parts)})
     await coalescer.aclose()

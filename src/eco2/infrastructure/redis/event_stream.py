@@ -134,5 +134,6 @@ class RedisEventStream:
         return bool(await self._client.exists(self.stream_key(job_id)))
 
     async def close(self) -> None:
-        """Close the Redis client and its connection pool."""
+        """Close the appends' connection, then the Redis client and its connection pool."""
+        await self._appends.close()
         await self._client.aclose()

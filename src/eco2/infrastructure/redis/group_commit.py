@@ -18,9 +18,11 @@ from typing import Any
 
 from hiredis import pack_command
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import NoScriptError, ResponseError
 
 _MAX_BATCH = 256  # appends per round trip; the rest wait for the next one
+_ROUND_TRIP_TIMEOUT_S = 30.0  # when the client's pool sets no socket time-out
 
 
 @dataclass(slots=True)
@@ -34,7 +36,9 @@ class GroupCommit:
     """Runs one Lua script for many callers, batching the calls that arrive together.
 
     Args:
-        client: The Redis client (its pool supplies the connection of each round trip).
+        client: The Redis client; the writer opens one connection like its pool's own, kept
+            for every round trip (``close`` closes it), and uses the pool's socket time-out
+            as the deadline of a whole round trip.
         script: The Lua source; it is loaded on first use and again if Redis forgot it.
     """
 
@@ -44,6 +48,9 @@ class GroupCommit:
         self._sha = hashlib.sha1(script.encode()).hexdigest()
         self._queue: list[_Append] = []
         self._writer: asyncio.Task[None] | None = None
+        self._connection: AbstractConnection | None = None
+        timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+        self._timeout_s = float(timeout) if timeout else _ROUND_TRIP_TIMEOUT_S
 
     async def call(self, keys: list[str], args: list[Any]) -> Any:
         """Run the script with ``keys`` and ``args``; return its reply.
@@ -91,29 +98,40 @@ class GroupCommit:
         """Send every call of ``batch`` in one write; return each reply or its error reply.
 
         The commands are packed by hiredis in one go, which costs a fraction of the client's
-        per-command packing; replies are read in order, an error reply being one item.
+        per-command packing; replies are read in order, an error reply being one item. The
+        writer's own connection carries no socket time-out; one deadline covers the round trip.
         """
         payload = b"".join(
             pack_command(("EVALSHA", self._sha, len(item.keys), *item.keys, *item.args))
             for item in batch
         )
-        pool = self._client.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        connection = self._connection
+        if connection is None:
+            pool = self._client.connection_pool
+            kwargs = {**pool.connection_kwargs, "socket_timeout": None}
+            connection = self._connection = pool.connection_class(**kwargs)
         try:
-            await connection.send_packed_command(payload)
-            replies: list[Any] = []
-            for _ in batch:
-                try:
-                    replies.append(await connection.read_response())
-                except ResponseError as exc:  # a whole reply was read: the protocol is in step
-                    replies.append(exc)
+            async with asyncio.timeout(self._timeout_s):
+                await connection.send_packed_command(payload, check_health=False)
+                replies: list[Any] = []
+                for _ in batch:
+                    try:
+                        replies.append(await connection.read_response())
+                    except ResponseError as exc:  # a whole reply was read: still in step
+                        replies.append(exc)
             return replies
         except BaseException:
-            # Replies may be left unread on this connection: it must not be reused as it is.
-            await connection.disconnect()
+            # Replies may be left unread on this connection: start the next batch on a new one.
+            await connection.disconnect(nowait=True)
             raise
-        finally:
-            await pool.release(connection)
+
+    async def close(self) -> None:
+        """Close the writer's connection (after its last round trip)."""
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+        if self._connection is not None:
+            await self._connection.disconnect()
+            self._connection = None
 
 
 def _missing(reply: Any) -> bool:
