@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from eco2.entrypoints import aio
 from eco2.entrypoints.cli.bench_stream_common import decode_tokens, summarise
 from eco2.entrypoints.cli.bench_stream_wire import SseError, follow
 
@@ -270,12 +271,7 @@ def main() -> None:
     spec = json.loads(sys.stdin.readline())
     done = threading.Event()
     _exit_when_stdin_closes(done)
-    try:
-        import uvloop
-    except ImportError:  # uvicorn[standard] brings it; the clients only run cheaper with it
-        result = asyncio.run(run_clients(spec))
-    else:
-        result = uvloop.run(run_clients(spec))
+    result = aio.run(run_clients(spec))  # uvloop: the clients share the CPUs with the API
     done.set()
     _emit("result", result)
 

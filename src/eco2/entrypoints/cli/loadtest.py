@@ -12,24 +12,21 @@ Exit status: 0 every SLO met and the error rate within ``--max-error-rate``; 1 o
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import httpx
 import typer
 
+from eco2.entrypoints import aio
 from eco2.entrypoints.cli.deploy_slo import DeploySpec, load_spec
 from eco2.entrypoints.cli.loadtest_eval import evaluate, server_figures, summarize, verdict_table
 from eco2.entrypoints.cli.loadtest_html import render
 from eco2.entrypoints.cli.loadtest_prom import scrape
 from eco2.entrypoints.cli.loadtest_run import MESSAGES, run_load
-
-T = TypeVar("T")
 
 DEFAULT_SLO = Path("deploy/slo.yaml")
 _REPO_SLO = Path(__file__).resolve().parents[4] / "deploy" / "slo.yaml"
@@ -177,7 +174,7 @@ def loadtest(
     if find_max:
         from eco2.entrypoints.cli.loadtest_findmax import find_max_run
 
-        passed = run_client(
+        passed = aio.run(
             find_max_run(
                 url,
                 spec,
@@ -193,23 +190,13 @@ def loadtest(
             )
         )
         raise typer.Exit(0 if passed else 1)
-    summary = run_client(
+    summary = aio.run(
         measure(url, spec, targets, users, duration, ramp, intents_run, max_error_rate, think, seed)
     )
     write_report(report, summary)
     typer.echo(verdict_table(summary))
     typer.echo(f"report: {report / 'report.html'}")
     raise typer.Exit(0 if summary["passed"] else 1)
-
-
-def run_client(main: Coroutine[Any, Any, T]) -> T:
-    """Run the load generator on uvloop when it is installed (it shares the host's CPU with
-    the service it measures, and uvloop spends less of it per event), else on asyncio."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
 
 
 def metric_url_list(values: list[str] | None) -> list[str]:
