@@ -171,3 +171,15 @@ def test_timeouts_per_subagent() -> None:
     config = PipelineConfig(subagent_timeout_s=3, subagent_timeouts_s={"weather": 1.5})
     assert config.timeout_for("weather") == 1.5
     assert config.timeout_for("waste_rag") == 3
+
+
+async def test_a_job_without_a_session_saves_no_thread(offline_ports: Ports) -> None:
+    saver = CountingSaver()
+    app = build_application(
+        Settings(), ports=offline_ports, checkpointer=saver, telemetry=NoOpTelemetry("test")
+    )
+    events = await run(app, "페트병 어떻게 버려?")  # no session: nothing to remember
+    assert events[-1].type is EventType.DONE
+    assert saver.puts == 0
+    await run(app, "페트병 어떻게 버려?", session="s-3")
+    assert saver.puts == 1

@@ -208,7 +208,9 @@ def build_application(
     telemetry = telemetry or build_telemetry(
         os.environ, settings.environment, settings.telemetry.default_tags
     )
-    pipeline = LangGraphChatPipeline(graph, ports, pipeline_config(settings), telemetry)
+    pipeline = LangGraphChatPipeline(
+        graph, ports, pipeline_config(settings), telemetry, stateless_graph=build_graph()
+    )
     if events is None:
         events = InMemoryEventStream(
             ttl_after_terminal_s=serving.stream_ttl_s,

@@ -26,10 +26,13 @@ class LangGraphChatPipeline:
     """The ``ChatPipelinePort`` adapter over the LangGraph graph.
 
     Args:
-        graph: The compiled graph (with its checkpointer).
+        graph: The compiled graph (with its checkpointer): jobs of a session.
         ports: The adapters nodes receive through the runtime context.
         config: Pipeline tunables.
         telemetry: Per-job run configuration (LangSmith or NoOp).
+        stateless_graph: The same graph without a checkpointer, for jobs without a session:
+            their thread would never be read again, so saving it would only grow the store.
+            ``None`` runs them on ``graph`` too.
     """
 
     def __init__(
@@ -38,8 +41,11 @@ class LangGraphChatPipeline:
         ports: Ports,
         config: PipelineConfig,
         telemetry: TelemetryConfigPort,
+        *,
+        stateless_graph: ChatGraph | None = None,
     ) -> None:
         self._graph = graph
+        self._stateless_graph = stateless_graph
         self._ports = ports
         self._config = config
         self._telemetry = telemetry
@@ -70,7 +76,10 @@ class LangGraphChatPipeline:
         run_config = self._telemetry.run_config(job)
         annotated = False
         with self._telemetry.tracing(run_config):
-            async for mode, chunk in self._graph.astream(
+            graph = self._graph
+            if request.session_id is None and self._stateless_graph is not None:
+                graph = self._stateless_graph
+            async for mode, chunk in graph.astream(
                 state,
                 cast(RunnableConfig, run_config),
                 context=context,
