@@ -8,6 +8,7 @@ Each Redis test works under its own key prefix and deletes its keys afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -436,6 +437,33 @@ async def test_redis_appends_survive_a_script_cache_flush(redis_env: RedisEnv) -
         again = await asyncio.gather(*(_publish_tokens(stream, f"job-{k}", 3) for k in range(5)))
         assert all([e.seq for e in events] == [1, 2, 3] for events in again)
         assert (await stream.publish("job", EventType.DONE, {})).seq == 2
+    finally:
+        await admin.aclose()
+        await stream.close()
+
+
+@pytest.mark.integration
+async def test_redis_appends_reconnect_after_their_connection_is_killed(
+    redis_env: RedisEnv,
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from eco2.infrastructure.redis.group_commit import CLIENT_NAME
+
+    stream = redis_env.make(ttl_after_terminal_s=TTL_S)
+    admin = redis_env.client()
+    try:
+        assert (await stream.publish("job", EventType.QUEUED, {})).seq == 1
+        writers = [c for c in await admin.client_list() if c.get("name") == CLIENT_NAME]
+        assert writers, "the append writer names its connection"
+        for client in writers:
+            await admin.client_kill_filter(_id=client["id"])
+        # The first append may meet the dead socket; its caller then gets the error.
+        with contextlib.suppress(RedisConnectionError):
+            await stream.publish("job", EventType.TOKEN, {"text": "a"})
+        token = await stream.publish("job", EventType.TOKEN, {"text": "b"})  # a new connection
+        texts = [e.payload.get("text") for e in await stream.read("job")]
+        assert texts[-1] == "b" and token.seq == len(texts)  # nothing written twice
     finally:
         await admin.aclose()
         await stream.close()

@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 _MAX_BATCH = 256  # appends per round trip; the rest wait for the next one
 _ROUND_TRIP_TIMEOUT_S = 30.0  # when the client's pool sets no socket time-out
+CLIENT_NAME = "eco2-appends"  # how the writer's connection shows in CLIENT LIST
 
 
 @dataclass(slots=True)
@@ -108,7 +109,7 @@ class GroupCommit:
         connection = self._connection
         if connection is None:
             pool = self._client.connection_pool
-            kwargs = {**pool.connection_kwargs, "socket_timeout": None}
+            kwargs = {**pool.connection_kwargs, "socket_timeout": None, "client_name": CLIENT_NAME}
             connection = self._connection = pool.connection_class(**kwargs)
         try:
             async with asyncio.timeout(self._timeout_s):
