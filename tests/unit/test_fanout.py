@@ -67,9 +67,10 @@ async def test_a_slow_client_is_disconnected_then_resumes_without_loss() -> None
         await stream.publish("j", EventType.TOKEN, {"text": str(i)})
     await stream.publish("j", EventType.DONE, {})
     await asyncio.sleep(0.3)
-    with pytest.raises(SlowClientError):
+    with pytest.raises(SlowClientError) as cut_off:
         async for chunk in slow:
             received += [i for _, i in decode(chunk)]
+    assert cut_off.value.reason == "overflow"
     async for chunk in fanout.chunks("j", after=received[-1]):  # what a browser does
         received += [i for _, i in decode(chunk)]
     everything = [e.id for e in await stream.read("j", None, count=1000)]
@@ -115,3 +116,18 @@ async def test_events_that_pile_up_reach_a_client_in_one_chunk() -> None:
     assert [s for s, _ in decode(await chunks.__anext__())] == [3, 4, 5, 6, 7, 8]
     with pytest.raises(StopAsyncIteration):
         await chunks.__anext__()
+
+
+async def test_shutdown_ends_every_waiting_client_so_it_can_resume_elsewhere() -> None:
+    stream = InMemoryEventStream()
+    fanout = StreamFanout(stream, encode, block_ms=60_000)
+    await stream.publish("j", EventType.QUEUED, {})
+    chunks = fanout.chunks("j")
+    await chunks.__anext__()  # caught up; now waiting on the shared reader
+    waiting = asyncio.create_task(chunks.__anext__())
+    await asyncio.sleep(0.05)
+    await fanout.close()
+    with pytest.raises(SlowClientError) as cut_off:
+        await asyncio.wait_for(waiting, 5)
+    assert cut_off.value.reason == "shutdown"
+    assert fanout.active_readers == 0

@@ -259,8 +259,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
                     if limit is not None and time.monotonic() - started > limit:
                         # Recycle long connections; the client resumes from the last id.
                         return
-            except SlowClientError:
-                log.warning("sse_client_disconnected_slow", extra={"job_id": job_id})
+            except SlowClientError as exc:
+                # The client resumes from its last id; only a slow client is worth a warning.
+                level = logging.WARNING if exc.reason == "overflow" else logging.INFO
+                log.log(level, "sse_client_cut_off", extra={"job_id": job_id, "reason": exc.reason})
             finally:
                 deps.metrics.sse_clients(-1)
 

@@ -32,7 +32,12 @@ _PAUSE_PER_JOB_S = 10e-6  # 500 followed jobs: at most one read per 5 ms while e
 
 
 class SlowClientError(Exception):
-    """The client's buffer overflowed (or its job's reader failed); it must resume by id."""
+    """The client must resume by id: its buffer overflowed, the reader failed or the server
+    is shutting down (``reason``: ``overflow``, ``reader_failed``, ``shutdown``)."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(f"{job_id}: {reason}")
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,7 @@ class _Subscriber:
     frames: deque[_Frame] = field(default_factory=deque)
     waiter: asyncio.Future[None] | None = None  # set while its client waits for frames
     overflowed: bool = False
+    reason: str = "overflow"  # why it was cut off, once ``overflowed``
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -136,7 +142,7 @@ class StreamFanout:
             while True:
                 if not frames:
                     if subscriber.overflowed:
-                        raise SlowClientError(job_id)
+                        raise SlowClientError(job_id, subscriber.reason)
                     subscriber.waiter = asyncio.get_running_loop().create_future()
                     try:
                         await subscriber.waiter
@@ -234,7 +240,7 @@ class StreamFanout:
         for job_id in jobs:
             reader = self._readers.pop(job_id, None)
             for subscriber in reader.subscribers if reader else ():
-                subscriber.overflowed = True
+                subscriber.overflowed, subscriber.reason = True, "reader_failed"
                 subscriber.wake()
 
     def _deliver(self, job_id: str, subscriber: _Subscriber, new: list[_Frame]) -> None:
@@ -252,7 +258,7 @@ class StreamFanout:
         readers, self._readers = list(self._readers.values()), {}
         for reader in readers:
             for subscriber in reader.subscribers:
-                subscriber.overflowed = True
+                subscriber.overflowed, subscriber.reason = True, "shutdown"
                 subscriber.wake()
         task, self._task = self._task, None
         for pending in [task, *self._wakers]:
