@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from eco2.entrypoints import aio
 from eco2.entrypoints.cli.bench_stream_common import decode_tokens, summarise
 from eco2.entrypoints.cli.bench_stream_wire import SseError, follow
+from eco2.entrypoints.cli.loadtest_sse import frame_fields
 
 _MAX_ATTEMPTS = 4  # connection failures per client before it gives up
 _CONNECT_BATCH = 50  # clients connecting at once; the next wave waits for their first event
@@ -159,7 +160,7 @@ def _parse_block(block: bytes, *, markers: bool) -> _Parsed | None:
     """
     parsed = _PARSED.get(block)
     if parsed is None and block not in _PARSED:
-        fields = _fields(block)
+        fields = frame_fields(block)
         if "event" in fields:
             payload = json.loads(fields.get("data", "{}"))
             text = payload.get("text") if fields["event"] == "token" else None
@@ -169,18 +170,6 @@ def _parse_block(block: bytes, *, markers: bool) -> _Parsed | None:
             _PARSED.clear()
         _PARSED[block] = parsed
     return parsed
-
-
-def _fields(block: bytes) -> dict[str, str]:
-    """The fields of one SSE event block (comments skipped; ``data`` lines joined)."""
-    fields: dict[str, str] = {}
-    for raw in block.decode().split("\n"):
-        if not raw or raw[0] == ":":
-            continue
-        name, _, value = raw.partition(":")
-        value = value[1:] if value[:1] == " " else value
-        fields[name] = f"{fields[name]}\n{value}" if name == "data" and name in fields else value
-    return fields
 
 
 def _emit(kind: str, value: dict[str, Any]) -> None:

@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
+from eco2.entrypoints.cli.loadtest_sse import split_frames
+
 _HEADER_LIMIT = 16_384
 _READ_TIMEOUT_S = 60.0  # the API sends keep-alive comments far more often than this
 
@@ -70,8 +72,7 @@ class _SseProtocol(asyncio.Protocol):
                     return
             payload = self._body.feed(data)
             if payload:
-                blocks = (self._pending + payload).replace(b"\r\n", b"\n").split(b"\n\n")
-                self._pending = blocks.pop()
+                blocks, self._pending = split_frames(self._pending, payload)
                 for block in blocks:
                     self._on_block(block)
                     if self._finished():

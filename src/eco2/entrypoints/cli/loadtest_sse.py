@@ -1,4 +1,4 @@
-"""A lean Server-Sent Events reader for the load-test client.
+"""A lean Server-Sent Events reader for the load-test client and the stream benchmark's clients.
 
 The load generator shares the host with the service it measures, so its own CPU per event
 matters: this splits the raw byte stream into frames once instead of decoding and yielding it
@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 
-def _frame_fields(frame: bytes) -> dict[str, str]:
+def frame_fields(frame: bytes) -> dict[str, str]:
+    """The fields of one event frame (comments skipped; several ``data`` lines joined)."""
     fields: dict[str, str] = {}
     for line in frame.split(b"\n"):
         if not line or line.startswith(b":"):
@@ -31,13 +32,22 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, st
     """
     buffer = b""
     async for chunk in chunks:
-        if b"\r" in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buffer += chunk
-        if b"\n\n" not in buffer:
-            continue
-        *frames, buffer = buffer.split(b"\n\n")
+        frames, buffer = split_frames(buffer, chunk)
         for frame in frames:
-            fields = _frame_fields(frame)
+            fields = frame_fields(frame)
             if fields:
                 yield fields
+
+
+def split_frames(pending: bytes, chunk: bytes) -> tuple[list[bytes], bytes]:
+    """The whole frames in ``pending + chunk`` and the incomplete rest, to pass back next time.
+
+    ``\r\n`` and ``\r`` line ends are read as ``\n``.
+    """
+    if b"\r" in chunk:
+        chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    buffer = pending + chunk
+    if b"\n\n" not in buffer:
+        return [], buffer
+    *frames, rest = buffer.split(b"\n\n")
+    return frames, rest
