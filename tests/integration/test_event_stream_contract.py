@@ -197,36 +197,32 @@ async def test_count_bounds_a_batch_and_paging_loses_nothing(stream: EventStream
     assert [e for p in pages for e in p] == published
 
 
-async def test_blocking_read_wakes_when_the_first_event_arrives(stream: EventStreamPort) -> None:
-    reader = asyncio.create_task(stream.read("job", None, block_ms=5_000))
-    await asyncio.sleep(0.1)  # let the reader block on a stream that does not exist yet
-    assert not reader.done()
+async def test_a_tail_wakes_when_a_stream_gets_its_first_event(stream: EventStreamPort) -> None:
+    tail = stream.tail()
+    try:
+        reader = asyncio.create_task(tail.read({"job": "0-0"}, block_ms=5_000))
+        await asyncio.sleep(0.1)  # let the reader block on a stream that does not exist yet
+        assert not reader.done()
 
-    started = time.monotonic()
-    event = await stream.publish("job", EventType.QUEUED, {})
+        started = time.monotonic()
+        event = await stream.publish("job", EventType.QUEUED, {})
 
-    assert await asyncio.wait_for(reader, timeout=3) == [event]
-    assert time.monotonic() - started < 2
-
-
-async def test_blocking_read_wakes_on_a_newer_event(stream: EventStreamPort) -> None:
-    (first,) = await _publish_tokens(stream, "job", 1)
-    reader = asyncio.create_task(stream.read("job", first.id, block_ms=5_000))
-    await asyncio.sleep(0.1)
-    assert not reader.done()
-
-    second = await stream.publish("job", EventType.TOKEN, {"text": "more"})
-
-    assert await asyncio.wait_for(reader, timeout=3) == [second]
+        assert (await asyncio.wait_for(reader, timeout=3))["job"].events == [event]
+        assert time.monotonic() - started < 2
+    finally:
+        await tail.close()
 
 
-async def test_blocking_read_returns_empty_after_block_ms(stream: EventStreamPort) -> None:
+async def test_a_tail_returns_nothing_after_block_ms(stream: EventStreamPort) -> None:
     (last,) = await _publish_tokens(stream, "job", 1)
-
-    started = time.monotonic()
-    assert await stream.read("job", last.id, block_ms=200) == []
-    assert await stream.read("never-published", block_ms=200) == []
-    elapsed = time.monotonic() - started
+    tail = stream.tail()
+    try:
+        started = time.monotonic()
+        assert await tail.read({"job": last.id}, block_ms=200) == {}
+        assert await tail.read({"never-published": "0-0"}, block_ms=200) == {}
+        elapsed = time.monotonic() - started
+    finally:
+        await tail.close()
 
     assert 0.35 <= elapsed < 2
 

@@ -1,7 +1,8 @@
 """Ports for a job's ordered event stream (DESIGN.md §4).
 
-Writers (the worker) append; readers (the API's SSE endpoint) read after an entry id, blocking
-until something arrives. Entry ids compare like Redis stream ids (``"<ms>-<n>"``).
+Writers (the worker) append; readers (the API's SSE endpoint) read after an entry id, and one
+tail per API process waits for new entries of all the jobs it follows. Entry ids compare like
+Redis stream ids (``"<ms>-<n>"``).
 """
 
 from __future__ import annotations
@@ -68,12 +69,10 @@ class EventStreamPort(EventSinkPort, Protocol):
     """A job's event stream: append, read after a position, check existence."""
 
     async def read(
-        self, job_id: str, after: str | None = None, *, block_ms: int = 0, count: int = 500
+        self, job_id: str, after: str | None = None, *, count: int = 500
     ) -> list[StreamEvent]:
-        """Return up to ``count`` events after entry id ``after`` (from the start when ``None``).
-
-        When none is there yet, wait up to ``block_ms`` (0: do not wait) for new ones.
-        """
+        """Return up to ``count`` events after entry id ``after`` (from the start when ``None``);
+        to wait for new ones, follow the stream with a :meth:`tail`."""
         ...
 
     def tail(self) -> StreamTail:

@@ -102,27 +102,15 @@ class InMemoryEventStream:
         return event
 
     async def read(
-        self, job_id: str, after: str | None = None, *, block_ms: int = 0, count: int = 500
+        self, job_id: str, after: str | None = None, *, count: int = 500
     ) -> list[StreamEvent]:
         """Return up to ``count`` events after entry id ``after`` (from the start when ``None``).
-
-        When none is there yet, wait up to ``block_ms`` (0: do not wait) for new ones.
 
         Raises:
             ValueError: when ``after`` is not an entry id (``"<ms>-<n>"`` or ``"<ms>"``).
         """
         position = entry_key(after) if after is not None else (-1, -1)
-        async with self._changed:
-            events = self._after(job_id, position, count)
-            if events or block_ms <= 0:
-                return events
-            try:
-                async with asyncio.timeout(block_ms / 1000):
-                    while not (events := self._after(job_id, position, count)):
-                        await self._changed.wait()
-            except TimeoutError:
-                return []
-            return events
+        return self._after(job_id, position, count)
 
     def tail(self) -> StreamTail:
         """A follower of many of this store's streams at once."""

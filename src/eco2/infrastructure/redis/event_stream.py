@@ -9,7 +9,6 @@ expiry of both keys, so ``seq`` order and entry-id order can never disagree.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -42,7 +41,7 @@ class RedisEventStream:
 
     Args:
         client: A ``redis.asyncio.Redis`` client, owned by this adapter from now on (``close``
-            closes it). Its ``socket_timeout``, if any, must exceed the longest ``block_ms``.
+            closes it). Its ``socket_timeout``, if any, must exceed a tail's longest ``block_ms``.
         prefix: Key namespace.
         ttl_after_terminal_s: Seconds a stream (and its counter) lives after a terminal event.
         max_len: Approximate bound on entries kept per stream (Redis trims whole nodes).
@@ -96,12 +95,12 @@ class RedisEventStream:
         return StreamEvent(int(seq), event_type, payload, text(entry_id))
 
     async def read(
-        self, job_id: str, after: str | None = None, *, block_ms: int = 0, count: int = 500
+        self, job_id: str, after: str | None = None, *, count: int = 500
     ) -> list[StreamEvent]:
         """Return up to ``count`` events after entry id ``after`` (from the start when ``None``).
 
-        When none is there yet, wait up to ``block_ms`` (0: do not wait). Malformed entries are
-        logged and skipped; reading continues past them, so they never stall a reader.
+        Malformed entries are logged and skipped; reading continues past them, so they never
+        stall a reader.
 
         Raises:
             ValueError: when ``after`` is not an entry id (``"<ms>-<n>"`` or ``"<ms>"``).
@@ -110,20 +109,16 @@ class RedisEventStream:
             entry_key(after)  # raises ValueError on a malformed id
         key = self.stream_key(job_id)
         cursor = after or "0-0"
-        block = block_ms if block_ms > 0 else None
-        deadline = asyncio.get_running_loop().time() + block_ms / 1000
         while True:
-            response = await self._client.xread({key: cursor}, count=count, block=block)
+            response = await self._client.xread({key: cursor}, count=count)
             entries = stream_entries(response)
             events = [e for e in (parse_entry(job_id, raw_id, f) for raw_id, f in entries) if e]
             ids = [raw_id for raw_id, _ in entries if raw_id is not None]
             if events or not ids:
                 return events
             # The whole batch was malformed: move past it rather than return an empty batch the
-            # caller would re-read forever, waiting only for what is left of ``block_ms``.
+            # caller would re-read forever.
             cursor = text(ids[-1])
-            remaining_ms = int((deadline - asyncio.get_running_loop().time()) * 1000)
-            block = remaining_ms if block is not None and remaining_ms > 0 else None
 
     def tail(self) -> StreamTail:
         """A follower of many streams on its own connection of this adapter's pool."""
