@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from langgraph._internal._constants import CONFIG_KEY_DURABILITY
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -22,7 +21,10 @@ from eco2.pipeline.router import fan_out, router
 from eco2.pipeline.state import ChatState
 
 ChatGraph = CompiledStateGraph[ChatState, PipelineContext, ChatState, ChatState]
-CHECKPOINT_DURABILITY = "exit"
+# Run with ``durability=CHECKPOINT_DURABILITY``: the checkpointer is conversation memory, not
+# crash recovery (a redelivered job starts the turn over), so the thread is saved once, when the
+# turn ends, instead of after each of the five or six steps.
+CHECKPOINT_DURABILITY: Literal["exit"] = "exit"
 
 
 def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> ChatGraph:
@@ -53,8 +55,4 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> ChatGra
     builder.add_edge("rag_fallback", "aggregator")
     builder.add_edge("aggregator", "answer")
     builder.add_edge("answer", END)
-    graph = builder.compile(checkpointer=checkpointer)
-    # The checkpointer is conversation memory, not crash recovery: a redelivered job starts the
-    # turn over. So the thread is saved once, when the turn ends, instead of after each of the
-    # five or six steps (each a serialised state and a database round trip on one connection).
-    return graph.with_config(configurable={CONFIG_KEY_DURABILITY: CHECKPOINT_DURABILITY})
+    return builder.compile(checkpointer=checkpointer)

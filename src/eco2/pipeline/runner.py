@@ -18,7 +18,7 @@ from eco2.application.ports.telemetry import TelemetryConfigPort
 from eco2.domain.chat import ChatJob
 from eco2.domain.events import NodePhase
 from eco2.pipeline.context import PipelineConfig, PipelineContext, Ports
-from eco2.pipeline.graph import ChatGraph
+from eco2.pipeline.graph import CHECKPOINT_DURABILITY, ChatGraph
 from eco2.pipeline.state import ChatState
 
 
@@ -84,6 +84,7 @@ class LangGraphChatPipeline:
                 cast(RunnableConfig, run_config),
                 context=context,
                 stream_mode=["custom", "values"],
+                durability=CHECKPOINT_DURABILITY if graph.checkpointer else None,
             ):
                 if not isinstance(chunk, dict):
                     continue
