@@ -51,6 +51,19 @@ async def test_tokens_inside_the_interval_wait_for_the_next_slot() -> None:
     assert sink.events[1].payload["count"] == 2
 
 
+async def test_a_waiting_token_is_written_as_soon_as_a_write_may_follow() -> None:
+    # At three quarters of the interval, not a whole one: after one late token, a model that
+    # streams at about the write rate would otherwise wait for every later token.
+    sink = RecordingSink()
+    out = TokenCoalescer(sink, "j", max_tokens=100, max_delay_s=0.4)
+    await out.token("answer", "a")
+    await out.token("answer", "b")
+    await asyncio.sleep(0.2)
+    assert [e.payload["text"] for e in sink.events] == ["a"]
+    await asyncio.sleep(0.16)  # 0.36 s: past 0.3, short of 0.4
+    assert [e.payload["text"] for e in sink.events] == ["a", "b"]
+
+
 async def test_other_events_flush_first_and_node_changes_split() -> None:
     sink = RecordingSink()
     out = TokenCoalescer(sink, "j", max_tokens=100, max_delay_s=10)

@@ -1,12 +1,16 @@
 """Coalesces model tokens into fewer stream entries (DESIGN.md §4).
 
-A stream is written about once per ``max_delay_s`` at most (never sooner than three quarters of
-it), or when ``max_tokens`` have gathered.
-A token that arrives when the last write is older than that is written at once; tokens that
-arrive sooner wait for the next slot and share its entry. So a model slower than the write rate
-pays no coalescing delay at all, and a fast one costs at most ``4 / (3 max_delay_s)`` writes per
-second. Any other event flushes the buffer first, so the stream's order is the order things
-happened.
+Two writes of a stream are at least three quarters of ``max_delay_s`` apart, unless
+``max_tokens`` have gathered. A token that arrives when the last write is older than that is
+written at once; tokens that arrive sooner wait for that moment and share its entry. So a model
+slower than the write rate pays no coalescing delay at all, and a fast one costs at most
+``4 / (3 max_delay_s)`` writes per second. Any other event flushes the buffer first, so the
+stream's order is the order things happened.
+
+Waiting for the earliest allowed moment, not for a whole ``max_delay_s``, matters for a model
+that streams at about the write rate: after one late token, a whole interval would shift every
+later write, and each later token would wait for its own shifted slot; here the next on-time
+token is written at once again.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from eco2.domain.events import EventType, StreamEvent
 
 log = logging.getLogger(__name__)
 
-# A token whose slot is this close (a fraction of the interval) is written at once: a model
-# streaming at about the write rate would otherwise wait a sliver of time for nearly every token,
-# paying a timer for no coalescing at all.
+# The least gap between two writes is this fraction of ``max_delay_s`` short of it: a model
+# streaming at about the write rate, a little early now and then, would otherwise wait a sliver
+# of time for many tokens, paying a timer for no coalescing at all.
 _SLACK = 0.25
 
 
@@ -35,8 +39,8 @@ class TokenCoalescer:
         sink: Where events go.
         job_id: The job whose stream this writes.
         max_tokens: Flush after this many buffered tokens.
-        max_delay_s: Interval between two token writes of this stream (a quarter of it is
-            slack: a token due that soon is written at once).
+        max_delay_s: Nominal interval between two token writes of this stream; writes are at
+            least three quarters of it apart.
         tracker: Receives each token's production time once its entry is durable.
     """
 
@@ -52,7 +56,7 @@ class TokenCoalescer:
         self._sink = sink
         self._job_id = job_id
         self._max_tokens = max_tokens
-        self._max_delay_s = max_delay_s
+        self._min_gap_s = max_delay_s * (1 - _SLACK)
         self._node = ""
         self._texts: list[str] = []
         self._produced: list[float] = []
@@ -82,8 +86,8 @@ class TokenCoalescer:
         else:
             self._produced.extend([now] * count)
         self._count += count
-        wait = self._last_write + self._max_delay_s - now
-        if self._count >= self._max_tokens or wait <= self._max_delay_s * _SLACK:
+        wait = self._last_write + self._min_gap_s - now
+        if self._count >= self._max_tokens or wait <= 0:
             await self.flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(wait, self._due)
@@ -106,11 +110,11 @@ class TokenCoalescer:
             await asyncio.gather(*self._flushing, return_exceptions=True)
 
     def _due(self) -> None:
-        """The timer: write what waits if its slot has come (a token may have written it)."""
+        """The timer: write what waits once it may (a token may have written it already)."""
         self._timer = None
         if not self._texts:
             return
-        wait = self._last_write + self._max_delay_s - time.perf_counter()
+        wait = self._last_write + self._min_gap_s - time.perf_counter()
         if wait > 0:
             self._timer = asyncio.get_running_loop().call_later(wait, self._due)
             return
