@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any
 
 import httpx
@@ -11,7 +12,9 @@ from fastapi import FastAPI
 
 from eco2.bootstrap import Application
 from eco2.bootstrap.serving import build_embedded
+from eco2.domain.events import EventType
 from eco2.entrypoints.api.app import create_app
+from tests.fakes.server import free_port
 from tests.sse import SseEvent, parse_sse
 
 
@@ -142,11 +145,61 @@ async def test_trace_endpoint_gives_the_node_waterfall(api: httpx.AsyncClient) -
     assert (await api.get("/api/v1/chat/nope/trace")).status_code == 404
 
 
-def test_the_sse_response_overrides_a_method_sse_starlette_still_has() -> None:
-    from sse_starlette import EventSourceResponse
+async def test_the_sse_response_streams_chunks_and_stops_when_the_client_leaves() -> None:
+    from eco2.entrypoints.api.sse import SseResponse, Write
 
-    from eco2.entrypoints.api.sse import EventStream
+    sent: list[dict[str, Any]] = []
+    left = asyncio.Event()
+    stopped = asyncio.Event()
 
-    # Should sse-starlette rename it, the override would silently stop applying.
-    assert "_send_with_timeout" in vars(EventSourceResponse)
-    assert "_send_with_timeout" in vars(EventStream)
+    async def stream(write: Write) -> None:
+        await write(b"data: 1\n\n")
+        try:
+            await asyncio.Event().wait()  # a stream with nothing more to say
+        finally:
+            stopped.set()
+
+    async def receive() -> dict[str, Any]:
+        await left.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    serving = asyncio.create_task(SseResponse(stream)({"type": "http"}, receive, send))
+    await asyncio.sleep(0.05)
+    headers = dict(sent[0]["headers"])
+    assert sent[0]["status"] == 200 and headers[b"content-type"].startswith(b"text/event-stream")
+    assert b"content-length" not in headers and headers[b"cache-control"] == b"no-store"
+    assert sent[1] == {"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True}
+    left.set()
+    await asyncio.wait_for(serving, 5)
+    assert stopped.is_set() and sent[-1]["more_body"] is False
+
+
+async def test_shutdown_ends_open_streams_instead_of_waiting_for_their_jobs(
+    make_app: Callable[..., Application],
+) -> None:
+    import uvicorn
+
+    from eco2.entrypoints.api.server import ApiServer
+
+    deps = build_embedded(application=make_app())
+    await deps.events.publish("stuck", EventType.QUEUED, {})  # a job that never ends
+    port = free_port()
+    config = uvicorn.Config(create_app(deps), host="127.0.0.1", port=port, log_level="warning")
+    server = ApiServer(config, deps.fanout.close)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.01)
+    async with (
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+        client.stream("GET", "/api/v1/chat/stuck/events") as response,
+    ):
+        received = ""
+        async for text in response.aiter_text():
+            received += text
+            if "event: queued" in received and not server.should_exit:
+                server.should_exit = True  # what SIGTERM does
+    await asyncio.wait_for(serving, 10)  # the open stream did not hold the shutdown up
+    assert [e.event for e in parse_sse(received)] == ["queued"]

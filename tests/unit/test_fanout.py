@@ -1,4 +1,4 @@
-"""SSE fan-out: one shared reader per job, bounded per-client buffers, no silent loss."""
+"""SSE fan-out: one shared reader per process, bounded per-client queues, no silent loss."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import asyncio
 import pytest
 
 from eco2.domain.events import EventType, StreamEvent
-from eco2.entrypoints.api.fanout import SlowClientError, StreamFanout
+from eco2.entrypoints.api import eager
+from eco2.entrypoints.api.fanout import StreamFanout
+from eco2.entrypoints.api.fanout_client import SlowClientError
 from eco2.infrastructure.memory.event_stream import InMemoryEventStream
 
 
@@ -18,52 +20,106 @@ def encode(event: StreamEvent) -> bytes:
 
 def decode(chunk: bytes) -> list[tuple[int, str]]:
     frames = chunk.decode().split(";")
-    assert frames.pop() == ""  # every chunk is whole frames
+    assert frames.pop() == ""  # every write is whole frames
     return [(int(seq), entry_id) for seq, _, entry_id in (f.partition("@") for f in frames)]
 
 
-async def test_many_clients_share_one_reader_and_see_every_event() -> None:
+class Client:
+    """Records what the fan-out writes; ``hold()`` makes its writes wait, like a full socket."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.writers: list[str] = []  # the task each write ran in
+        self._open = asyncio.Event()
+        self._open.set()
+
+    async def write(self, data: bytes) -> None:
+        if not self._open.is_set():
+            await self._open.wait()
+        task = asyncio.current_task()
+        self.writers.append(task.get_name() if task else "")
+        self.chunks.append(data)
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    @property
+    def seqs(self) -> list[int]:
+        return [seq for chunk in self.chunks for seq, _ in decode(chunk)]
+
+    @property
+    def ids(self) -> list[str]:
+        return [entry_id for chunk in self.chunks for _, entry_id in decode(chunk)]
+
+
+async def test_many_clients_share_one_reader_that_writes_to_them_itself() -> None:
     stream = InMemoryEventStream()
     fanout = StreamFanout(stream, encode, block_ms=200)
     await stream.publish("j", EventType.QUEUED, {})
-
-    async def client() -> list[int]:
-        return [seq async for chunk in fanout.chunks("j") for seq, _ in decode(chunk)]
-
-    clients = [asyncio.create_task(client()) for _ in range(50)]
+    clients = [Client() for _ in range(50)]
+    serving = [asyncio.create_task(fanout.serve("j", None, c.write)) for c in clients]
     await asyncio.sleep(0.05)
     assert fanout.active_readers == 1
     for i in range(20):
         await stream.publish("j", EventType.TOKEN, {"text": str(i)})
     await stream.publish("j", EventType.DONE, {})
-    results = await asyncio.gather(*clients)
-    assert all(seqs == list(range(1, 23)) for seqs in results)
+    await asyncio.wait_for(asyncio.gather(*serving), 5)
+    assert all(c.seqs == list(range(1, 23)) for c in clients)
     assert fanout.active_readers == 0
+    # Live events were written by the shared reader, not by a task per client.
+    assert all("sse-fanout-reader" in c.writers[1:] for c in clients)
+    assert {w for c in clients for w in c.writers[1:]} == {"sse-fanout-reader"}
 
 
-async def test_a_slow_client_is_disconnected_then_resumes_without_loss() -> None:
+async def test_a_client_whose_writes_wait_gets_the_backlog_in_one_write() -> None:
+    stream = InMemoryEventStream()
+    fanout = StreamFanout(stream, encode, block_ms=200)
+    await stream.publish("j", EventType.QUEUED, {})
+    slow, fast = Client(), Client()
+    serving = [asyncio.create_task(fanout.serve("j", None, c.write)) for c in (slow, fast)]
+    await asyncio.sleep(0.05)
+    slow.hold()
+    await stream.publish("j", EventType.TOKEN, {"text": "x"})  # this write waits
+    await asyncio.sleep(0.05)
+    for i in range(5):  # queued for the slow client; the fast one is written as they come
+        await stream.publish("j", EventType.TOKEN, {"text": str(i)})
+        await asyncio.sleep(0.01)
+    await stream.publish("j", EventType.DONE, {})
+    await asyncio.sleep(0.05)
+    assert fast.seqs == list(range(1, 9)) and serving[1].done()
+    assert slow.seqs == [1] and not serving[0].done()
+    slow.release()
+    await asyncio.wait_for(serving[0], 5)
+    assert [[s for s, _ in decode(c)] for c in slow.chunks] == [[1], [2], [3, 4, 5, 6, 7, 8]]
+
+
+async def test_a_slow_client_is_cut_off_then_resumes_without_loss_or_repeat() -> None:
     stream = InMemoryEventStream()
     fanout = StreamFanout(stream, encode, client_buffer=10, block_ms=200)
     await stream.publish("j", EventType.QUEUED, {})
-    received: list[str] = []
-    slow = fanout.chunks("j")
-    received += [i for _, i in decode(await slow.__anext__())]  # from the catch-up read
-    live = asyncio.create_task(slow.__anext__())  # catch-up done: now on the shared reader
+    slow = Client()
+    serving = asyncio.create_task(fanout.serve("j", None, slow.write))
     await asyncio.sleep(0.05)
     await stream.publish("j", EventType.TOKEN, {"text": "first live"})
-    received += [i for _, i in decode(await live)]
-    for i in range(40):  # far more than its buffer while it does not read
+    await asyncio.sleep(0.05)
+    slow.hold()
+    await stream.publish("j", EventType.TOKEN, {"text": "held"})  # this write waits
+    await asyncio.sleep(0.05)
+    for i in range(40):  # far more than its queue while its write waits
         await stream.publish("j", EventType.TOKEN, {"text": str(i)})
     await stream.publish("j", EventType.DONE, {})
-    await asyncio.sleep(0.3)
     with pytest.raises(SlowClientError) as cut_off:
-        async for chunk in slow:
-            received += [i for _, i in decode(chunk)]
+        await asyncio.wait_for(serving, 5)
     assert cut_off.value.reason == "overflow"
-    async for chunk in fanout.chunks("j", after=received[-1]):  # what a browser does
-        received += [i for _, i in decode(chunk)]
+    slow.release()
+    received = slow.ids  # the waiting write was stopped before it wrote anything
+    resumed = Client()
+    await fanout.serve("j", received[-1], resumed.write)  # what a browser does
     everything = [e.id for e in await stream.read("j", None, count=1000)]
-    assert received == everything
+    assert received + resumed.ids == everything
 
 
 async def test_a_job_joining_interrupts_the_waiting_read() -> None:
@@ -71,52 +127,113 @@ async def test_a_job_joining_interrupts_the_waiting_read() -> None:
     fanout = StreamFanout(stream, encode, block_ms=60_000)  # only an interrupt ends a wait
     for job in ("a", "b"):
         await stream.publish(job, EventType.QUEUED, {})
-
-    async def client(job: str) -> list[int]:
-        return [seq async for chunk in fanout.chunks(job) for seq, _ in decode(chunk)]
-
-    first = asyncio.create_task(client("a"))
+    a, b = Client(), Client()
+    first = asyncio.create_task(fanout.serve("a", None, a.write))
     await asyncio.sleep(0.05)  # the shared read now waits on job a alone
-    second = asyncio.create_task(client("b"))
+    second = asyncio.create_task(fanout.serve("b", None, b.write))
     await asyncio.sleep(0.05)
     assert fanout.active_readers == 2
     await stream.publish("b", EventType.TOKEN, {"text": "x"})
     await stream.publish("b", EventType.DONE, {})
-    assert await asyncio.wait_for(second, 5) == [1, 2, 3]
+    await asyncio.wait_for(second, 5)
+    assert b.seqs == [1, 2, 3]
     await stream.publish("a", EventType.DONE, {})
-    assert await asyncio.wait_for(first, 5) == [1, 2]
+    await asyncio.wait_for(first, 5)
+    assert a.seqs == [1, 2]
     await fanout.close()
 
 
-async def test_events_that_pile_up_reach_a_client_in_one_chunk() -> None:
+async def test_keepalive_comments_and_recycling_after_max_s() -> None:
     stream = InMemoryEventStream()
     fanout = StreamFanout(stream, encode, block_ms=200)
     await stream.publish("j", EventType.QUEUED, {})
-    chunks = fanout.chunks("j")
-    assert [s for s, _ in decode(await chunks.__anext__())] == [1]
-    live = asyncio.create_task(chunks.__anext__())
+    quiet = Client()
+    await asyncio.wait_for(fanout.serve("j", None, quiet.write, keepalive_s=0.05, max_s=0.3), 5)
+    assert decode(quiet.chunks[0])[0][0] == 1
+    pings = [c for c in quiet.chunks[1:] if c == b": ping\n\n"]
+    assert len(pings) >= 3 and len(pings) == len(quiet.chunks) - 1  # nothing else came
+    assert fanout.active_readers == 0
+    await fanout.close()
+
+
+async def test_a_failing_write_ends_that_client_only() -> None:
+    stream = InMemoryEventStream()
+    fanout = StreamFanout(stream, encode, block_ms=200)
+    await stream.publish("j", EventType.QUEUED, {})
+    calls = 0
+
+    async def broken(data: bytes) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 1:  # the catch-up write works, the first live one does not
+            raise ConnectionResetError("gone")
+
+    good = Client()
+    failing = asyncio.create_task(fanout.serve("j", None, broken))
+    serving = asyncio.create_task(fanout.serve("j", None, good.write))
     await asyncio.sleep(0.05)
     await stream.publish("j", EventType.TOKEN, {"text": "x"})
-    assert [s for s, _ in decode(await live)] == [2]
-    for i in range(5):  # the client is not reading: these queue up for it
-        await stream.publish("j", EventType.TOKEN, {"text": str(i)})
     await stream.publish("j", EventType.DONE, {})
-    await asyncio.sleep(0.1)
-    assert [s for s, _ in decode(await chunks.__anext__())] == [3, 4, 5, 6, 7, 8]
-    with pytest.raises(StopAsyncIteration):
-        await chunks.__anext__()
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(failing, 5)
+    await asyncio.wait_for(serving, 5)
+    assert good.seqs == [1, 2, 3]
 
 
-async def test_shutdown_ends_every_waiting_client_so_it_can_resume_elsewhere() -> None:
+async def test_shutdown_ends_every_client_so_it_can_resume_elsewhere() -> None:
     stream = InMemoryEventStream()
     fanout = StreamFanout(stream, encode, block_ms=60_000)
     await stream.publish("j", EventType.QUEUED, {})
-    chunks = fanout.chunks("j")
-    await chunks.__anext__()  # caught up; now waiting on the shared reader
-    waiting = asyncio.create_task(chunks.__anext__())
+    waiting = asyncio.create_task(fanout.serve("j", None, Client().write))
     await asyncio.sleep(0.05)
     await fanout.close()
     with pytest.raises(SlowClientError) as cut_off:
         await asyncio.wait_for(waiting, 5)
     assert cut_off.value.reason == "shutdown"
     assert fanout.active_readers == 0
+    with pytest.raises(SlowClientError):  # a client arriving now goes elsewhere at once
+        await fanout.serve("j", None, Client().write)
+
+
+async def test_eager_start_finishes_in_the_caller_unless_it_must_wait() -> None:
+    log: list[str] = []
+
+    async def quick() -> None:
+        log.append("quick")
+
+    assert eager.start(quick()) is None and log == ["quick"]
+
+    gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def waits() -> None:
+        log.append(await gate)
+
+    task = eager.start(waits())
+    assert task is not None and not task.done()
+    gate.set_result("waited")
+    await asyncio.wait_for(task, 5)
+    assert log[-1] == "waited"
+
+    async def fails() -> None:
+        raise ValueError("before any wait")
+
+    with pytest.raises(ValueError, match="before any wait"):
+        eager.start(fails())
+
+
+async def test_cancelling_an_eagerly_started_wait_reaches_the_coroutine() -> None:
+    cleaned = asyncio.Event()
+
+    async def waits_forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cleaned.set()
+
+    task = eager.start(waits_forever())
+    assert task is not None
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned.is_set()

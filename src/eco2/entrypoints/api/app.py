@@ -25,7 +25,8 @@ from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint, new_trace_id
 from eco2.domain.errors import InvalidRequestError
 from eco2.domain.events import EventType, entry_key
 from eco2.entrypoints.api.body_limit import BodySizeLimit
-from eco2.entrypoints.api.fanout import SlowClientError, StreamFanout
+from eco2.entrypoints.api.fanout import StreamFanout
+from eco2.entrypoints.api.fanout_client import SlowClientError
 from eco2.entrypoints.api.job_state import (
     all_events,
     answer_so_far,
@@ -38,7 +39,7 @@ from eco2.entrypoints.api.job_state import (
 )
 from eco2.entrypoints.api.observability import instrument
 from eco2.entrypoints.api.schemas import ChatAccepted, ChatBody, JobView, Snapshot
-from eco2.entrypoints.api.sse import EventStream, retry_frame
+from eco2.entrypoints.api.sse import SseResponse, Write, retry_frame
 from eco2.infrastructure.telemetry.otel import inject_headers, trace_id_of_current_span
 
 log = logging.getLogger(__name__)
@@ -242,23 +243,22 @@ def create_app(deps: ApiDeps) -> FastAPI:
                 return error_response(400, "invalid_event_id", f"{field}: not a stream entry id")
         if not await deps.events.exists(job_id):
             return error_response(404, "not_found", f"no job {job_id}")
-        started = time.monotonic()
-
         if position is not None:
             deps.metrics.stream_recovery("catch_up", "success")
 
-        async def stream() -> AsyncIterator[bytes]:
-            # Frames arrive encoded and batched from the fan-out; sse-starlette passes bytes on
-            # as they are, adds keep-alive comments and stops when the client goes away.
+        async def stream(write: Write) -> None:
+            # The fan-out writes encoded, batched frames and the keep-alive comments; the
+            # response ends after the terminal event or when the client goes away.
             deps.metrics.sse_clients(+1)
             try:
-                yield retry_frame(deps.reconnect_ms)
-                async for chunk in deps.fanout.chunks(job_id, position):
-                    yield chunk
-                    limit = deps.max_connection_s
-                    if limit is not None and time.monotonic() - started > limit:
-                        # Recycle long connections; the client resumes from the last id.
-                        return
+                await write(retry_frame(deps.reconnect_ms))
+                await deps.fanout.serve(
+                    job_id,
+                    position,
+                    write,
+                    keepalive_s=deps.keepalive_s,
+                    max_s=deps.max_connection_s,  # recycled: the client resumes by id
+                )
             except SlowClientError as exc:
                 # The client resumes from its last id; only a slow client is worth a warning.
                 level = logging.WARNING if exc.reason == "overflow" else logging.INFO
@@ -266,7 +266,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
             finally:
                 deps.metrics.sse_clients(-1)
 
-        return EventStream(stream(), ping=int(max(1, deps.keepalive_s)))
+        return SseResponse(stream)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -3,15 +3,17 @@
 A single task follows every job that has clients here with one blocking read over all their
 streams (``StreamTail``), so a process serving hundreds of streams makes one read per turn, not
 one per job per event; a job that gains its first client interrupts the waiting read to join it.
-Each event is encoded once (``encode``, an SSE frame) by the job's reader and the same bytes are
-queued for every client; a client takes everything queued since its last turn as one chunk, so a
-thousand clients on one job cost one read, one encoding and one send per client per turn, however
-many events arrived in between.
+Each event is encoded once (``encode``, an SSE frame), and what one read brings for a job is
+joined once and written by the reader itself to every client that is keeping up: a write the
+socket accepts completes in the reader (``eager.start``), with no task switch per client, so a
+thousand clients on one job cost one read, one encoding and one socket write per client per turn.
 
 A client subscribes first (so it misses nothing live), catches up from its own position by
-reading the stream directly, then drains its live queue, skipping what the catch-up already
-delivered. Each client's queue is bounded: a client too slow to keep up is disconnected (its
-queue overflows) and resumes from its last id, so no event is ever silently lost.
+reading the stream directly (its own task writes that, and the reader queues what arrives
+meanwhile), then drains the queue, skipping what the catch-up already delivered. A client whose
+write has to wait (a full socket buffer) is written to by a task of its own and the reader queues
+for it; the queue is bounded: a client too slow to keep up is disconnected (its queue overflows)
+and resumes from its last id, so no event is ever silently lost.
 """
 
 from __future__ import annotations
@@ -19,50 +21,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from eco2.application.ports.events import EventStreamPort, StreamTail, TailBatch
 from eco2.domain.events import StreamEvent, entry_key
+from eco2.entrypoints.api.fanout_client import Frame, SlowClientError, Subscriber
+from eco2.entrypoints.api.sse import Write
 
 log = logging.getLogger(__name__)
 
 _PAUSE_PER_JOB_S = 10e-6  # 500 followed jobs: at most one read per 5 ms while events flow
 
 
-class SlowClientError(Exception):
-    """The client must resume by id: its buffer overflowed, the reader failed or the server
-    is shutting down (``reason``: ``overflow``, ``reader_failed``, ``shutdown``)."""
-
-    def __init__(self, job_id: str, reason: str) -> None:
-        super().__init__(f"{job_id}: {reason}")
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class _Frame:
-    key: tuple[int, int]
-    data: bytes
-    terminal: bool
-
-
-@dataclass(eq=False, slots=True)
-class _Subscriber:
-    frames: deque[_Frame] = field(default_factory=deque)
-    waiter: asyncio.Future[None] | None = None  # set while its client waits for frames
-    overflowed: bool = False
-    reason: str = "overflow"  # why it was cut off, once ``overflowed``
-
-    def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-
 @dataclass(eq=False)
 class _JobReader:
-    subscribers: set[_Subscriber] = field(default_factory=set)
+    subscribers: set[Subscriber] = field(default_factory=set)
     last_id: str | None = None  # set once a client caught up: from then on the tail follows it
     ended: bool = False
 
@@ -101,69 +75,83 @@ class StreamFanout:
         self._generation = 0  # bumped when a job joins
         self._reading: int | None = None  # the generation of the read under way, if any
         self._wakers: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     @property
     def active_readers(self) -> int:
         """Jobs followed for this process's clients."""
         return len(self._readers)
 
-    async def chunks(self, job_id: str, after: str | None = None) -> AsyncIterator[bytes]:
-        """Yield the job's encoded events after ``after``, batched, until the terminal one.
+    async def serve(
+        self,
+        job_id: str,
+        after: str | None,
+        write: Write,
+        *,
+        keepalive_s: float = 15.0,
+        max_s: float | None = None,
+    ) -> None:
+        """Write the job's encoded events after ``after`` through ``write``, to the terminal one.
 
-        Each chunk is the concatenation of one or more encoded events, in stream order; the
-        last chunk ends with the terminal event.
+        Writes carry one or more whole events, in stream order. A keep-alive comment goes out
+        when the stream has been quiet for ``keepalive_s``. Returns after the terminal event, or
+        after ``max_s`` (the client then resumes from the last id it received).
 
         Raises:
-            SlowClientError: when this client fell ``client_buffer`` events behind, or the
-                shared reader failed; the client resumes from the last id it received.
+            SlowClientError: when this client fell ``client_buffer`` events behind, the shared
+                reader failed or the server shuts down; the client resumes from its last id.
+            Exception: whatever a failed ``write`` raised.
         """
-        subscriber = _Subscriber()
+        if self._closed:
+            raise SlowClientError(job_id, "shutdown")
+        subscriber = Subscriber(job_id, write, self._buffer)
         reader = self._readers.get(job_id)
         if reader is None:
             reader = self._readers[job_id] = _JobReader()
         reader.subscribers.add(subscriber)
+        loop = asyncio.get_running_loop()
+        deadline = None if max_s is None else loop.time() + max_s
         try:
-            position = after
-            while True:  # catch up from the client's own position
-                batch = await self._stream.read(job_id, position, count=500)
-                if not batch:
-                    break
-                position = batch[-1].id
-                ended = next((k for k, e in enumerate(batch) if e.type.terminal), None)
-                if ended is not None:
-                    yield b"".join(self._encode(e) for e in batch[: ended + 1])
-                    return
-                yield b"".join(self._encode(e) for e in batch)
+            if await self._catch_up(job_id, after, subscriber, write):
+                return
             if reader.last_id is None and not reader.ended:
-                reader.last_id = position or "0-0"
+                reader.last_id = subscriber.seen_id or "0-0"
                 self._join()
-            seen = entry_key(position) if position else (-1, -1)
-            frames = subscriber.frames
-            while True:
-                if not frames:
-                    if subscriber.overflowed:
-                        raise SlowClientError(job_id, subscriber.reason)
-                    subscriber.waiter = asyncio.get_running_loop().create_future()
-                    try:
-                        await subscriber.waiter
-                    finally:
-                        subscriber.waiter = None
-                    continue
-                parts: list[bytes] = []
-                terminal = False
-                while frames and not terminal:
-                    frame = frames.popleft()
-                    if frame.key > seen:  # else the catch-up read delivered it already
-                        seen, terminal = frame.key, frame.terminal
-                        parts.append(frame.data)
-                if parts:
-                    yield b"".join(parts)
-                if terminal:
+            await subscriber.drain()
+            while not subscriber.ended.done():
+                wait = keepalive_s if deadline is None else min(keepalive_s, deadline - loop.time())
+                if wait <= 0:
                     return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(subscriber.ended), wait)
+                    break
+                subscriber.ping()
+            subscriber.ended.result()  # raises what cut the client off
         finally:
             reader.subscribers.discard(subscriber)
             if not reader.subscribers and self._readers.get(job_id) is reader:
                 del self._readers[job_id]
+            subscriber.close()
+
+    async def _catch_up(
+        self, job_id: str, after: str | None, subscriber: Subscriber, write: Write
+    ) -> bool:
+        """Write the stream from ``after`` as it stands; ``True`` if that reached its end."""
+        position = after
+        while True:
+            batch = await self._stream.read(job_id, position, count=500)
+            if not batch:
+                break
+            position = batch[-1].id
+            ended = next((k for k, e in enumerate(batch) if e.type.terminal), None)
+            if ended is not None:
+                await write(b"".join(self._encode(e) for e in batch[: ended + 1]))
+                return True
+            await write(b"".join(self._encode(e) for e in batch))
+        subscriber.seen_id = position
+        if position is not None:
+            subscriber.seen = entry_key(position)
+        return False
 
     def _join(self) -> None:
         """A job starts being followed: start the reader, or make its waiting read restart."""
@@ -228,38 +216,29 @@ class StreamFanout:
         if reader is None or reader.ended:
             return
         reader.last_id = batch.last_id
-        new = [_Frame(entry_key(e.id), self._encode(e), e.type.terminal) for e in batch.events]
+        new = [Frame(entry_key(e.id), self._encode(e), e.type.terminal) for e in batch.events]
         if not new:
             return
         reader.ended = any(frame.terminal for frame in new)
-        for subscriber in reader.subscribers:
-            self._deliver(job_id, subscriber, new)
+        data = b"".join(frame.data for frame in new)
+        for subscriber in list(reader.subscribers):  # a write may end a client's response
+            subscriber.offer(new, data)
 
     def _fail(self, jobs: Mapping[str, str]) -> None:
         """The read failed: every client of those jobs reconnects and resumes by id."""
         for job_id in jobs:
             reader = self._readers.pop(job_id, None)
             for subscriber in reader.subscribers if reader else ():
-                subscriber.overflowed, subscriber.reason = True, "reader_failed"
-                subscriber.wake()
-
-    def _deliver(self, job_id: str, subscriber: _Subscriber, new: list[_Frame]) -> None:
-        if subscriber.overflowed:
-            return
-        if len(subscriber.frames) + len(new) > self._buffer:
-            subscriber.overflowed = True  # it resumes from the last frame it was sent
-            log.warning("sse_client_overflow", extra={"job_id": job_id})
-        else:
-            subscriber.frames.extend(new)
-        subscriber.wake()
+                subscriber.end("reader_failed")
 
     async def close(self) -> None:
-        """Stop the reader; every client still here ends with :class:`SlowClientError`."""
+        """Stop the reader; every client still here (or arriving) ends with
+        :class:`SlowClientError` (``shutdown``) and resumes elsewhere."""
+        self._closed = True
         readers, self._readers = list(self._readers.values()), {}
         for reader in readers:
             for subscriber in reader.subscribers:
-                subscriber.overflowed, subscriber.reason = True, "shutdown"
-                subscriber.wake()
+                subscriber.end("shutdown")
         task, self._task = self._task, None
         for pending in [task, *self._wakers]:
             if pending is not None:

@@ -1,17 +1,26 @@
-"""Server-sent event frames of the job stream (DESIGN.md §4), encoded once per event.
+"""Server-sent event frames of the job stream (DESIGN.md §4) and the response that carries them.
 
 ``id:`` is the stream entry id, ``event:`` the type and ``data:`` the payload with its ``seq`` as
 one line of JSON (``json.dumps`` escapes line breaks, so one ``data:`` line always suffices).
+Frames are encoded once per event; :class:`SseResponse` hands the connection's ``send`` to the
+code that streams, so the fan-out can write shared frames to many clients from one task.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from sse_starlette import EventSourceResponse
-from starlette.types import Message, Send
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from eco2.domain.events import StreamEvent
+
+Write = Callable[[bytes], Coroutine[Any, Any, None]]
+"""Sends bytes to one client (one ASGI body chunk of its response)."""
+Stream = Callable[[Write], Coroutine[Any, Any, None]]
 
 
 def sse_frame(event: StreamEvent) -> bytes:
@@ -25,18 +34,50 @@ def retry_frame(reconnect_ms: int) -> bytes:
     return f"retry: {reconnect_ms}\n\n".encode()
 
 
-class EventStream(EventSourceResponse):
-    """sse-starlette's response (keep-alive pings, disconnect and shutdown handling), minus a
-    cancel scope around every send when no send timeout is set.
+class SseResponse(Response):
+    """A ``text/event-stream`` response whose body ``stream(write)`` writes, chunk by chunk.
 
-    With a thousand clients on one job that scope — an anyio ``move_on_after`` that looks up the
-    running backend and task each time — was a sixth of the API's CPU per delivered chunk. A
-    stalled client cannot pile up sends regardless: each client has one send in flight and the
-    fan-out disconnects it when its buffer overflows.
+    The stream ends when ``stream`` returns or raises (the response then ends cleanly: the
+    client resumes by id), or when the client goes away (``stream`` is cancelled). Keep-alive
+    comments are the stream's business: only it knows when the connection was last written.
+
+    Why not sse-starlette's ``EventSourceResponse``: it pulls each chunk from an iterator in the
+    connection's own task, so a thousand clients on one job meant a thousand task switches and
+    a thousand trips through its send wrapper per event; here the fan-out's reader writes to
+    every client that keeps up directly (README, "Choices").
     """
 
-    async def _send_with_timeout(self, send: Send, message: Message) -> None:
-        if self.send_timeout is None:
-            await send(message)
-        else:
-            await super()._send_with_timeout(send, message)
+    media_type = "text/event-stream"
+
+    def __init__(self, stream: Stream) -> None:
+        super().__init__(
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            media_type=self.media_type,
+        )
+        del self.headers["content-length"]  # streamed: chunked transfer encoding
+        self._stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+
+        async def write(data: bytes) -> None:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+
+        streaming = asyncio.ensure_future(self._stream(write))
+        leaving = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait({streaming, leaving}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (streaming, leaving):
+                task.cancel()
+            await asyncio.wait({streaming, leaving})
+        if streaming.done() and not streaming.cancelled():
+            streaming.result()  # a failure of the stream is the app's error, not silence
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

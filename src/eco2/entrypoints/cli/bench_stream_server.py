@@ -23,28 +23,19 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Serve ``create_app(build_api())`` on ``127.0.0.1:argv[1]`` until told to stop.
+    """Serve the distributed API on ``127.0.0.1:argv[1]`` until told to stop.
 
     Args:
         argv: ``[program, port, parent_pid]``.
     """
-    import uvicorn
-
     from eco2.bootstrap.serving import build_api
-    from eco2.entrypoints.api.app import create_app
+    from eco2.entrypoints.api.server import run_api
     from eco2.entrypoints.logs import configure_logging
 
     port, parent_pid = int(argv[1]), int(argv[2])
     _exit_with_parent(parent_pid)
     configure_logging()
-    uvicorn.run(
-        create_app(build_api()),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        backlog=4096,
-        timeout_graceful_shutdown=3,
-    )
+    run_api(build_api(), "127.0.0.1", port, backlog=4096, timeout_graceful_shutdown=3)
 
 
 if __name__ == "__main__":

@@ -147,17 +147,15 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to bind.")] = 8000,
 ) -> None:
     """Embedded mode: API + worker + web page in one process, in-memory transports."""
-    import uvicorn
-
     from eco2.bootstrap.serving import build_embedded
-    from eco2.entrypoints.api.app import create_app
+    from eco2.entrypoints.api.server import run_api
 
     try:
         deps = build_embedded()
     except Eco2Error as exc:
         raise fail(str(exc)) from None
     typer.echo(f"eco2: serving on http://{host}:{port}/ (embedded mode)", err=True)
-    uvicorn.run(create_app(deps), host=host, port=port, log_level="warning")
+    run_api(deps, host, port)
 
 
 @app.command()
@@ -166,12 +164,10 @@ def api(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to bind.")] = 8000,
 ) -> None:
     """Distributed mode API (Redis: ECO2_REDIS_URL, RabbitMQ: ECO2_AMQP_URL)."""
-    import uvicorn
-
     from eco2.bootstrap.serving import build_api
-    from eco2.entrypoints.api.app import create_app
+    from eco2.entrypoints.api.server import run_api
 
-    uvicorn.run(create_app(build_api()), host=host, port=port, log_level="warning")
+    run_api(build_api(), host, port)
 
 
 @app.command()
