@@ -11,7 +11,8 @@ with ``Last-Event-ID``, as a browser would.
 The clients speak HTTP/1.1 themselves on asyncio protocols (``bench_stream_wire``) rather than
 through httpx: a thousand clients share this process and the machine's two CPUs with the API
 being measured, and a general-purpose client's per-chunk cost would land in the figures as
-delivery latency. Each client checks that it received every token exactly once and in order and
+delivery latency; for the same reason they keep what arrives, stamped, and parse it when the
+connection ends. Each client checks that it received every token exactly once and in order and
 that ``done.answer`` is the text it assembled; a client that did not is a *mismatch*. Exits when
 stdin closes early (the benchmark is gone).
 """
@@ -101,17 +102,27 @@ class _Client:
 
     async def _follow(self) -> None:
         path = f"/api/v1/chat/{self._job_id}/events"
-        await follow(self._address, path, self._last_id, self._on_block, lambda: self.finished)
+        await follow(
+            self._address,
+            path,
+            self._last_id,
+            self._on_block,
+            self._on_event,
+            lambda: self.finished,
+        )
 
-    def _on_block(self, block: bytes) -> None:
+    def _on_event(self) -> None:
+        if not self._first:
+            self._first = True
+            self._on_first()
+
+    def _on_block(self, block: bytes, arrived_ns: int) -> None:
         parsed = _parse_block(block, markers=not self._accumulated)
         if parsed is None:
             return
         event, entry_id, payload, markers = parsed
-        now_ms = time.time_ns() / 1e6
-        if not self._first:
-            self._first = True
-            self._on_first()
+        now_ms = arrived_ns / 1e6
+        self._on_event()
         self._last_id = entry_id or self._last_id
         if event == "token":
             self._on_token(payload["text"], markers, now_ms)
@@ -127,7 +138,7 @@ class _Client:
                 self._tally.complete += 1
             else:
                 self._tally.mismatches += 1
-            self._tally.last_done_ns = max(self._tally.last_done_ns, time.time_ns())
+            self._tally.last_done_ns = max(self._tally.last_done_ns, arrived_ns)
 
     def _on_token(self, text: str, markers: list[tuple[int, int]], now_ms: float) -> None:
         if self._accumulated:
