@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 _SLACK = 0.25
 
 
+def write_gap_s(max_delay_s: float) -> float:
+    """The least time between two token writes of a stream, for a ``max_delay_s``."""
+    return max_delay_s * (1 - _SLACK)
+
+
 class TokenCoalescer:
     """Publishes one job's events, coalescing consecutive tokens of the same node.
 
@@ -56,7 +61,7 @@ class TokenCoalescer:
         self._sink = sink
         self._job_id = job_id
         self._max_tokens = max_tokens
-        self._min_gap_s = max_delay_s * (1 - _SLACK)
+        self._min_gap_s = write_gap_s(max_delay_s)
         self._node = ""
         self._texts: list[str] = []
         self._produced: list[float] = []

@@ -86,7 +86,10 @@ def bench_stream(
         typer.Option(
             "--flush-ms",
             min=0,
-            help="Coalescer: least ms between two writes (default: ECO2_COALESCE_DELAY_S).",
+            help=(
+                "Coalescer: ms per write, nominal; writes are at least 3/4 of it apart "
+                "(default: ECO2_COALESCE_DELAY_S)."
+            ),
         ),
     ] = None,
     api_processes: Annotated[

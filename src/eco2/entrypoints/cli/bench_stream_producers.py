@@ -40,7 +40,7 @@ class ProducerPlan:
         tokens: Tokens per job.
         rate: Tokens per second per job.
         flush_tokens: The coalescer's ``max_tokens``.
-        flush_s: The coalescer's ``max_delay_s`` (least time between two writes).
+        flush_s: The coalescer's ``max_delay_s`` (writes are at least 3/4 of it apart).
         epoch_ns: ``time.time_ns()`` origin of the markers' timestamps.
     """
 

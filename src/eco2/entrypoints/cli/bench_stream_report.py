@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eco2.application.token_coalescer import write_gap_s
 from eco2.entrypoints.cli.bench_stream_producers import COALESCED, DESIGNS, MODEL_ONLY, PER_TOKEN
 
 RATIO_TARGET = 10.0
@@ -145,7 +146,8 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"scenario {result['scenario']}: {c['jobs']} jobs × {c['tokens']} tokens at "
         f"{c['rate']:g} tokens/s, {c['clients_per_job']} SSE client(s) per job; "
-        f"coalescing ≤{c['flush_tokens']} tokens per entry, ≥{c['flush_ms']:g} ms between writes"
+        f"coalescing ≤{c['flush_tokens']} tokens per entry, "
+        f"writes ≥{write_gap_s(c['flush_ms']):g} ms apart"
         + (f"; {c['api_processes']} API processes" if c.get("api_processes", 1) > 1 else ""),
     ]
     designs = [d for d in DESIGNS if d in result]
