@@ -121,6 +121,16 @@ def test_text_output_prints_figures_next_to_targets() -> None:
     assert "per-token" not in out.split("targets:")[0]
 
 
+def test_a_fanout_run_prints_the_bare_socket_write_floor_beside_the_api_cost() -> None:
+    _require()
+    args = ["--jobs", "1", "--tokens", "5", "--rate", "500", "--clients-per-job", "100"]
+    result = _stream(*args, "--design", "coalesced", "--json")
+    assert result.exit_code == 0, result.output
+    (scenario,) = json.loads(result.stdout)["scenarios"]
+    assert scenario["write_floor_connections"] == 100 and scenario["write_floor_us"] > 0
+    assert scenario["coalesced"]["complete"] == 100
+
+
 def test_unreachable_redis_is_one_line_and_non_zero() -> None:
     result = _stream(
         "--jobs", "1", "--tokens", "2", env={**ENV, "ECO2_REDIS_URL": "redis://127.0.0.1:1/0"}

@@ -168,6 +168,12 @@ def render(result: dict[str, Any]) -> str:
             f"{result[MODEL_ONLY]['worker_cpu_us_per_token']:g} worker CPU µs per token; "
             f"without it the ratio is {_opt(result['streaming_ratio'])}×"
         )
+    if result.get("write_floor_us") is not None:
+        lines.append(
+            f"  one bare write to one of {result['write_floor_connections']:,} loopback sockets "
+            f"(uvloop, no HTTP): {result['write_floor_us']:g} CPU µs — the floor under the API's "
+            "CPU per delivered entry"
+        )
     lines.append("  targets:")
     for t in result["targets"]:
         status = t["status"] if t["met"] is not None else f"n/a (needs {t['needs']})"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from eco2.domain.events import EventType, StreamEvent
 from eco2.entrypoints.cli.bench_stream_common import machine_cpu_s, summarise
+from eco2.entrypoints.cli.bench_stream_floor import write_floor_us
 from eco2.entrypoints.cli.bench_stream_procs import ApiGroup, BenchError, ClientsProcess
 from eco2.entrypoints.cli.bench_stream_producers import (
     MODEL_ONLY,
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 _TTL_S = 300  # streams left behind by a hard kill still expire
 _CONNECT_TIMEOUT_S = 120.0
 _REDIS_CONNECTIONS = 256
+_FLOOR_MIN_CLIENTS = 100  # clients per job from which the socket write floor is measured
+_FLOOR_MAX_SOCKETS = 1000
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,10 @@ async def run_scenarios(
             if api is None:
                 api = apis[config.api_processes] = await ApiGroup.start(env, config.api_processes)
             result: dict[str, Any] = {"scenario": config.scenario, "config": asdict(config)}
+            if config.clients_per_job >= _FLOOR_MIN_CLIENTS:  # a fan-out: what sends cost here
+                sockets = min(config.jobs * config.clients_per_job, _FLOOR_MAX_SOCKETS)
+                result["write_floor_us"] = await write_floor_us(sockets)
+                result["write_floor_connections"] = sockets
             if len(config.designs) > 1:
                 result[MODEL_ONLY] = await _model_only(config)
             for design in config.designs:
