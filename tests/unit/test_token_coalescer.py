@@ -55,12 +55,12 @@ async def test_a_waiting_token_is_written_as_soon_as_a_write_may_follow() -> Non
     # At three quarters of the interval, not a whole one: after one late token, a model that
     # streams at about the write rate would otherwise wait for every later token.
     sink = RecordingSink()
-    out = TokenCoalescer(sink, "j", max_tokens=100, max_delay_s=0.4)
+    out = TokenCoalescer(sink, "j", max_tokens=100, max_delay_s=1.0)
     await out.token("answer", "a")
     await out.token("answer", "b")
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.5)
     assert [e.payload["text"] for e in sink.events] == ["a"]
-    await asyncio.sleep(0.16)  # 0.36 s: past 0.3, short of 0.4
+    await asyncio.sleep(0.43)  # 0.93 s: past the timer (0.75 + 0.1), short of a whole interval
     assert [e.payload["text"] for e in sink.events] == ["a", "b"]
 
 

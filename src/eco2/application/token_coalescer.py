@@ -7,10 +7,11 @@ slower than the write rate pays no coalescing delay at all, and a fast one costs
 ``4 / (3 max_delay_s)`` writes per second. Any other event flushes the buffer first, so the
 stream's order is the order things happened.
 
-Waiting for the earliest allowed moment, not for a whole ``max_delay_s``, matters for a model
-that streams at about the write rate: after one late token, a whole interval would shift every
-later write, and each later token would wait for its own shifted slot; here the next on-time
-token is written at once again.
+A token that waits is written by the next token once the gap has passed, or by a timer a tenth
+of ``max_delay_s`` later (a fast model thus never pays for a timer task). Waiting about that
+long, not a whole ``max_delay_s``, matters for a model that streams at about the write rate:
+after one late token, a whole interval would shift every later write, and each later token
+would wait for its own shifted slot; here the next on-time token is written at once again.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 # streaming at about the write rate, a little early now and then, would otherwise wait a sliver
 # of time for many tokens, paying a timer for no coalescing at all.
 _SLACK = 0.25
+
+
+# A waiting token's timer fires this fraction of ``max_delay_s`` after the write may follow: a
+# model faster than that writes from its next token (cheap) instead of from a timer task.
+_GRACE = 0.1
 
 
 def write_gap_s(max_delay_s: float) -> float:
@@ -62,6 +68,7 @@ class TokenCoalescer:
         self._job_id = job_id
         self._max_tokens = max_tokens
         self._min_gap_s = write_gap_s(max_delay_s)
+        self._grace_s = max_delay_s * _GRACE
         self._node = ""
         self._texts: list[str] = []
         self._produced: list[float] = []
@@ -95,7 +102,7 @@ class TokenCoalescer:
         if self._count >= self._max_tokens or wait <= 0:
             await self.flush()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(wait, self._due)
+            self._timer = asyncio.get_running_loop().call_later(wait + self._grace_s, self._due)
 
     async def event(self, event_type: EventType, payload: dict[str, Any]) -> StreamEvent:
         """Flush buffered tokens, then publish a non-token event."""
@@ -121,7 +128,7 @@ class TokenCoalescer:
             return
         wait = self._last_write + self._min_gap_s - time.perf_counter()
         if wait > 0:
-            self._timer = asyncio.get_running_loop().call_later(wait, self._due)
+            self._timer = asyncio.get_running_loop().call_later(wait + self._grace_s, self._due)
             return
         task = asyncio.get_running_loop().create_task(self.flush())
         self._flushing.add(task)
