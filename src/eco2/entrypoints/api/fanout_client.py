@@ -32,6 +32,8 @@ class SlowClientError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Frame:
+    """One encoded event: its entry key (for order and skipping), bytes, and whether it ends."""
+
     key: tuple[int, int]
     data: bytes
     terminal: bool
@@ -94,8 +96,7 @@ class Subscriber:
     async def drain(self) -> None:
         """Write what was queued (skipping entries already written), then let the reader write.
 
-        Raises:
-            Exception: when a write fails.
+        A failed write ends the client with that error (``ended``).
         """
         try:
             while self.frames and not self.ended.done():
@@ -119,6 +120,7 @@ class Subscriber:
         self.fail(SlowClientError(self._job_id, reason))
 
     def fail(self, exc: BaseException) -> None:
+        """End the client with ``exc`` (the first ending wins)."""
         if not self.ended.done():
             self.ended.set_exception(exc)
 
