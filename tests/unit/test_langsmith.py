@@ -102,6 +102,32 @@ async def test_a_real_job_posts_its_run_tree(
     assert stub.headers[0]["x-api-key"] == "ls-test-key"
 
 
+async def test_each_run_arrives_complete_once_the_job_ends(
+    stub: LangSmithStub, make_app: Callable[..., Application]
+) -> None:
+    config = LangSmithConfig(True, "ls-test-key", "eco2-test", stub.url)
+    telemetry = LangSmithTelemetry(config, "test")
+    app = make_app(telemetry=telemetry)
+    job = ChatJob(ChatRequest("페트병 어떻게 버려?", user_id="u-9"))
+    await app.process_chat.execute(job)
+    assert telemetry.pending_runs() == 0  # nothing kept once the job's root run has ended
+    telemetry.flush()
+    deadline = time.monotonic() + 10
+    while not [r for r in stub.roots() if r.get("name") == f"chat:{job.job_id}"]:
+        assert time.monotonic() < deadline, "the root run never arrived"
+        await asyncio.sleep(0.05)
+    [root] = [r for r in stub.roots() if r.get("name") == f"chat:{job.job_id}"]
+    runs = [r for r in stub.runs.values() if r.get("trace_id") == root["id"]]
+    assert all(r.get("end_time") and r.get("dotted_order") for r in runs)
+    assert all(str(r["dotted_order"]).startswith(str(root["dotted_order"])) for r in runs)
+    [answer] = [r for r in runs if r["name"] == "answer"]
+    [model] = [r for r in runs if r["run_type"] == "llm"]
+    assert model["parent_run_id"] == answer["id"]
+    assert [e["name"] for e in model["events"]] == ["start", "new_token", "end"]
+    assert model["outputs"]["generations"][0][0]["text"] == answer["outputs"]["answer"]
+    assert answer["inputs"]["message"] == "페트병 어떻게 버려?"
+
+
 def test_sampling_rate_from_the_environment_and_decided_per_job() -> None:
     env = {"LANGSMITH_TRACING": "true", "LANGSMITH_API_KEY": "k"}
     assert LangSmithConfig.from_env(env).sampling_rate == 1.0

@@ -16,19 +16,18 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from eco2.domain.chat import ChatJob
-from eco2.domain.intents import Subagent
 from eco2.infrastructure.telemetry.run_config import intent_tags, job_run_config, merge_tags
+from eco2.infrastructure.telemetry.run_tree import JobRunTracer
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROJECT = "eco2-chat-worker"
 _TRUE = {"1", "true", "yes", "on"}
-SUBAGENT_NODES = frozenset(s.value for s in Subagent) | {"rag_fallback"}
 
 
 def _first(env: Mapping[str, str], *names: str) -> str | None:
@@ -114,23 +113,6 @@ class NoOpTelemetry:
         """Nothing buffered."""
 
 
-def _tracer_class() -> type[Any]:
-    """LangChain's tracer, tagging each sub-agent node's run ``subagent:<name>``.
-
-    Built lazily so importing this module does not import LangChain's tracer.
-    """
-    from langchain_core.tracers.langchain import LangChainTracer
-    from langchain_core.tracers.schemas import Run
-
-    class SubagentTaggingTracer(LangChainTracer):
-        def _start_trace(self, run: Run) -> None:
-            if run.name in SUBAGENT_NODES and run.run_type == "chain":
-                run.tags = merge_tags(run.tags or [], [f"subagent:{run.name}"])
-            super()._start_trace(run)
-
-    return SubagentTaggingTracer
-
-
 class LangSmithTelemetry:
     """``TelemetryConfigPort`` sending each job's run tree to LangSmith.
 
@@ -159,7 +141,7 @@ class LangSmithTelemetry:
             auto_batch_tracing=auto_batch,
             tracing_sampling_rate=1.0,  # jobs are sampled here, whole (see the module doc)
         )
-        self._tracer = _tracer_class()(project_name=config.project, client=self._client)
+        self._tracer = JobRunTracer(self._client, config.project)
         log.info(
             "langsmith_tracing_enabled",
             extra={"project": config.project, "sampling_rate": config.sampling_rate},
@@ -181,26 +163,27 @@ class LangSmithTelemetry:
         self, config: dict[str, Any], intents: Sequence[str], subagents: Sequence[str]
     ) -> None:
         """Add intent/sub-agent tags and the intent to the root run before it is sent."""
-        root = self._tracer.run_map.get(str(config.get("run_id")))
+        root = self._tracer.root(config["run_id"]) if "run_id" in config else None
         if root is None:
             return
-        root.tags = merge_tags(root.tags or [], intent_tags(intents, subagents))
-        metadata = root.extra.setdefault("metadata", {})
+        root["tags"] = merge_tags(root["tags"], intent_tags(intents, subagents))
+        metadata = root["extra"]["metadata"]
         metadata["intent"] = intents[0] if intents else "general"
         metadata["intents"] = list(intents)
 
     def tracing(self, config: dict[str, Any]) -> AbstractContextManager[None]:
-        """A sampled job follows its explicit tracer; an unsampled one runs with tracing off
-        (else LangChain would add a tracer of its own, ``LANGCHAIN_TRACING_V2`` being set)."""
-        if config.get("callbacks"):
-            return nullcontext()
+        """LangChain's own tracing off: a sampled job has its explicit tracer, and with
+        ``LANGCHAIN_TRACING_V2`` set LangChain would add a ``LangChainTracer`` of its own."""
         from langsmith.run_helpers import tracing_context
 
         return tracing_context(enabled=False)
 
+    def pending_runs(self) -> int:
+        """Runs of jobs still running (the tracer keeps each job's runs until it ends)."""
+        return self._tracer.pending()
+
     def flush(self) -> None:
         """Wait for queued runs to be sent."""
-        self._tracer.wait_for_futures()
         self._client.flush()
 
 
