@@ -30,6 +30,7 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langgraph.types import Send
 
 from eco2.domain.intents import Subagent
 from eco2.infrastructure.telemetry.run_config import merge_tags
@@ -49,6 +50,17 @@ def _name(serialized: dict[str, Any] | None, name: str | None, default: str) -> 
 
 def _as_dict(value: Any, key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {key: value}
+
+
+def _chain_outputs(outputs: Any) -> dict[str, Any]:
+    """A node's update as is; an edge's ``Send`` list as the nodes it sends to.
+
+    Each ``Send`` carries the whole state (the edge run's own inputs): serialising it again per
+    destination, through ``repr``, cost more than the rest of the run and showed nothing new.
+    """
+    if isinstance(outputs, list) and outputs and all(isinstance(o, Send) for o in outputs):
+        return {"output": [{"send": o.node} for o in outputs]}
+    return _as_dict(outputs, "output")
 
 
 class JobRunTracer(BaseCallbackHandler):
@@ -162,7 +174,7 @@ class JobRunTracer(BaseCallbackHandler):
 
     def on_chain_end(self, outputs: dict[str, Any], *, run_id: UUID, **kwargs: Any) -> None:
         """End a chain run with its outputs (a node's is its update)."""
-        self._end(run_id, _as_dict(outputs, "output"))
+        self._end(run_id, _chain_outputs(outputs))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """End a chain run with its error."""
