@@ -126,6 +126,10 @@ async def test_each_run_arrives_complete_once_the_job_ends(
     assert [e["name"] for e in model["events"]] == ["start", "new_token", "end"]
     assert model["outputs"]["generations"][0][0]["text"] == answer["outputs"]["answer"]
     assert answer["inputs"]["message"] == "페트병 어떻게 버려?"
+    # The edge's run names where it sends the state instead of carrying the state once more.
+    [edge] = [r for r in runs if r["name"] == "fan_out"]
+    sends = edge["outputs"]["output"]
+    assert {"send": "waste_rag"} in sends and all(set(s) == {"send"} for s in sends)
 
 
 def test_sampling_rate_from_the_environment_and_decided_per_job() -> None:
