@@ -178,11 +178,20 @@ async def test_the_sse_response_streams_chunks_and_stops_when_the_client_leaves(
 
 
 async def test_shutdown_ends_open_streams_instead_of_waiting_for_their_jobs(
-    make_app: Callable[..., Application],
+    make_app: Callable[..., Application], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import uvicorn
 
+    from eco2.entrypoints.api import server as api_server
     from eco2.entrypoints.api.server import ApiServer
+
+    frozen: list[bool] = []
+
+    def freeze() -> int:  # the real one would pin this test process's heap
+        frozen.append(True)
+        return 0
+
+    monkeypatch.setattr(api_server, "freeze_startup_heap", freeze)
 
     deps = build_embedded(application=make_app())
     await deps.events.publish("stuck", EventType.QUEUED, {})  # a job that never ends
@@ -203,3 +212,4 @@ async def test_shutdown_ends_open_streams_instead_of_waiting_for_their_jobs(
                 server.should_exit = True  # what SIGTERM does
     await asyncio.wait_for(serving, 10)  # the open stream did not hold the shutdown up
     assert [e.event for e in parse_sse(received)] == ["queued"]
+    assert frozen == [True]  # once started, the startup heap left the collector's passes

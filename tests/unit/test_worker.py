@@ -143,7 +143,7 @@ async def test_a_crash_looping_job_ends_with_an_error_on_its_last_delivery(
 def test_freezing_the_heap_exempts_live_objects() -> None:
     import gc
 
-    from eco2.entrypoints.worker.heap import freeze_startup_heap
+    from eco2.entrypoints.heap import freeze_startup_heap
 
     try:
         assert freeze_startup_heap() >= 1

@@ -1,4 +1,8 @@
-"""Serving the API under uvicorn: on shutdown, SSE streams end first so their clients move on.
+"""Serving the API under uvicorn: a frozen startup heap, and SSE streams that end first on shutdown.
+
+Once started, the objects alive (the imported libraries, the app, its clients) are exempted from
+the garbage collector's full passes (``heap.freeze_startup_heap``): with 1,000 SSE clients, a full
+pass over them stalled every stream for tens of milliseconds.
 
 uvicorn's graceful shutdown stops accepting connections and then waits for the open ones to
 finish; an SSE stream finishes only with its job, so that wait could last as long as the
@@ -15,16 +19,28 @@ from typing import Any
 import uvicorn
 
 from eco2.entrypoints.api.app import ApiDeps, create_app
+from eco2.entrypoints.heap import freeze_startup_heap
 
 
 class ApiServer(uvicorn.Server):
-    """A uvicorn server that runs ``before_shutdown`` once it has stopped accepting."""
+    """A uvicorn server that freezes its startup heap once started (unless ``freeze_heap`` is
+    false) and runs ``before_shutdown`` once it has stopped accepting."""
 
     def __init__(
-        self, config: uvicorn.Config, before_shutdown: Callable[[], Awaitable[None]]
+        self,
+        config: uvicorn.Config,
+        before_shutdown: Callable[[], Awaitable[None]],
+        *,
+        freeze_heap: bool = True,
     ) -> None:
         super().__init__(config)
         self._before_shutdown = before_shutdown
+        self._freeze_heap = freeze_heap
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self._freeze_heap and not self.should_exit:
+            freeze_startup_heap()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:

@@ -38,7 +38,7 @@ import typer
 
 from eco2.entrypoints.cli.bench_overhead_report import RunFigures, render, summarise
 from eco2.entrypoints.cli.bench_receiver import receiver_stats, running_receiver
-from eco2.entrypoints.worker.heap import freeze_startup_heap
+from eco2.entrypoints.heap import freeze_startup_heap
 
 if TYPE_CHECKING:
     from eco2.bootstrap import Application

@@ -22,7 +22,7 @@ from eco2.application.process_chat import ProcessChat
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
 from eco2.domain.errors import InvalidRequestError
 from eco2.domain.events import EventType
-from eco2.entrypoints.worker.heap import freeze_startup_heap
+from eco2.entrypoints.heap import freeze_startup_heap
 from eco2.infrastructure.telemetry.otel import extract_context
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Keeps the cyclic garbage collector off the worker's long-lived startup heap.
+"""Keeps the cyclic garbage collector off a process's long-lived startup heap (worker and API).
 
 A worker builds its models, analyser, graph and clients once, then runs jobs that allocate many
 short-lived objects (LangGraph tasks, message chunks, events). Each full collection walks every
