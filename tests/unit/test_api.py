@@ -145,10 +145,14 @@ async def test_trace_endpoint_gives_the_node_waterfall(api: httpx.AsyncClient) -
     assert (await api.get("/api/v1/chat/nope/trace")).status_code == 404
 
 
-async def test_the_sse_response_streams_chunks_and_stops_when_the_client_leaves() -> None:
-    from eco2.entrypoints.api.sse import SseResponse, Write
+@pytest.mark.parametrize("server_send", [False, True])
+async def test_the_sse_response_streams_chunks_and_stops_when_the_client_leaves(
+    server_send: bool,
+) -> None:
+    from eco2.entrypoints.api.sse import SERVER_SEND_KEY, SseResponse, Write
 
-    sent: list[dict[str, Any]] = []
+    sent: list[dict[str, Any]] = []  # through the middleware chain
+    direct: list[dict[str, Any]] = []  # to the server's own send (``ServerSend``)
     left = asyncio.Event()
     stopped = asyncio.Event()
 
@@ -166,15 +170,41 @@ async def test_the_sse_response_streams_chunks_and_stops_when_the_client_leaves(
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(dict(message))
 
-    serving = asyncio.create_task(SseResponse(stream)({"type": "http"}, receive, send))
+    async def to_server(message: MutableMapping[str, Any]) -> None:
+        direct.append(dict(message))
+
+    scope: dict[str, Any] = {"type": "http"}
+    if server_send:
+        scope[SERVER_SEND_KEY] = to_server
+    serving = asyncio.create_task(SseResponse(stream)(scope, receive, send))
     await asyncio.sleep(0.05)
     headers = dict(sent[0]["headers"])
     assert sent[0]["status"] == 200 and headers[b"content-type"].startswith(b"text/event-stream")
     assert b"content-length" not in headers and headers[b"cache-control"] == b"no-store"
-    assert sent[1] == {"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True}
+    chunk = {"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True}
+    # Body chunks bypass the middlewares when the server's send is known; start and end do not.
+    assert (direct, sent[1:]) == (([chunk], []) if server_send else ([], [chunk]))
     left.set()
     await asyncio.wait_for(serving, 5)
-    assert stopped.is_set() and sent[-1]["more_body"] is False
+    assert stopped.is_set() and sent[-1]["more_body"] is False and len(direct) <= 1
+
+
+async def test_server_send_puts_the_servers_send_in_the_scope() -> None:
+    from eco2.entrypoints.api.sse import SERVER_SEND_KEY, ServerSend
+
+    seen: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope.get(SERVER_SEND_KEY) is send)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        pass
+
+    await ServerSend(app)({"type": "http"}, receive, send)
+    assert seen == [True]
 
 
 async def test_shutdown_ends_open_streams_instead_of_waiting_for_their_jobs(
@@ -183,7 +213,7 @@ async def test_shutdown_ends_open_streams_instead_of_waiting_for_their_jobs(
     import uvicorn
 
     from eco2.entrypoints.api import server as api_server
-    from eco2.entrypoints.api.server import ApiServer
+    from eco2.entrypoints.api.server import ApiServer, served_app
 
     frozen: list[bool] = []
 
@@ -196,7 +226,7 @@ async def test_shutdown_ends_open_streams_instead_of_waiting_for_their_jobs(
     deps = build_embedded(application=make_app())
     await deps.events.publish("stuck", EventType.QUEUED, {})  # a job that never ends
     port = free_port()
-    config = uvicorn.Config(create_app(deps), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(served_app(deps), host="127.0.0.1", port=port, log_level="warning")
     server = ApiServer(config, deps.fanout.close)
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event

@@ -19,6 +19,7 @@ from typing import Any
 import uvicorn
 
 from eco2.entrypoints.api.app import ApiDeps, create_app
+from eco2.entrypoints.api.sse import ServerSend
 from eco2.entrypoints.heap import freeze_startup_heap
 
 
@@ -49,7 +50,12 @@ class ApiServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def served_app(deps: ApiDeps) -> ServerSend:
+    """``create_app(deps)`` as the server runs it: SSE chunks go to the server's send directly."""
+    return ServerSend(create_app(deps))
+
+
 def run_api(deps: ApiDeps, host: str, port: int, **options: Any) -> None:
-    """Serve ``create_app(deps)`` on ``host:port`` until SIGINT/SIGTERM (``options``: uvicorn's)."""
-    config = uvicorn.Config(create_app(deps), host=host, port=port, log_level="warning", **options)
+    """Serve :func:`served_app` on ``host:port`` until SIGINT/SIGTERM (``options``: uvicorn's)."""
+    config = uvicorn.Config(served_app(deps), host=host, port=port, log_level="warning", **options)
     ApiServer(config, deps.fanout.close).run()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eco2.domain.events import StreamEvent
 
@@ -62,8 +62,13 @@ class SseResponse(Response):
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
 
+        # Body chunks skip the middleware chain when the server's own send is at hand
+        # (``ServerSend``): every middleware here passes them through untouched, and they still
+        # see the response start and its end, which go the normal way.
+        body_send: Send = scope.get(SERVER_SEND_KEY) or send
+
         async def write(data: bytes) -> None:
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+            await body_send({"type": "http.response.body", "body": data, "more_body": True})
 
         streaming = asyncio.ensure_future(self._stream(write))
         leaving = asyncio.ensure_future(_disconnected(receive))
@@ -76,6 +81,26 @@ class SseResponse(Response):
         if streaming.done() and not streaming.cancelled():
             streaming.result()  # a failure of the stream is the app's error, not silence
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+SERVER_SEND_KEY = "eco2.server_send"
+
+
+class ServerSend:
+    """Outermost ASGI wrapper: puts the server's ``send`` in the scope for :class:`SseResponse`.
+
+    A thousand clients on one job meant a thousand trips per event through every middleware's
+    send wrapper (Starlette's error and exception handlers, the HTTP metrics, OpenTelemetry's),
+    each only passing body chunks on; the event stream's chunks go to the server directly.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[SERVER_SEND_KEY] = send
+        await self.app(scope, receive, send)
 
 
 async def _disconnected(receive: Receive) -> None:
