@@ -112,10 +112,13 @@ class StreamFanout:
         loop = asyncio.get_running_loop()
         deadline = None if max_s is None else loop.time() + max_s
         try:
-            if await self._catch_up(job_id, after, subscriber, write):
+            ended, position = await self._catch_up(job_id, after, write)
+            if ended:
                 return
+            if position is not None:
+                subscriber.seen = entry_key(position)
             if reader.last_id is None and not reader.ended:
-                reader.last_id = subscriber.seen_id or "0-0"
+                reader.last_id = position or "0-0"
                 self._join()
             await subscriber.drain()
             while not subscriber.ended.done():
@@ -134,24 +137,21 @@ class StreamFanout:
             subscriber.close()
 
     async def _catch_up(
-        self, job_id: str, after: str | None, subscriber: Subscriber, write: Write
-    ) -> bool:
-        """Write the stream from ``after`` as it stands; ``True`` if that reached its end."""
+        self, job_id: str, after: str | None, write: Write
+    ) -> tuple[bool, str | None]:
+        """Write the stream from ``after`` as it stands: whether that reached its terminal
+        event, and the last entry written (``after`` if none)."""
         position = after
         while True:
             batch = await self._stream.read(job_id, position, count=500)
             if not batch:
-                break
+                return False, position
             position = batch[-1].id
             ended = next((k for k, e in enumerate(batch) if e.type.terminal), None)
             if ended is not None:
                 await write(b"".join(self._encode(e) for e in batch[: ended + 1]))
-                return True
+                return True, position
             await write(b"".join(self._encode(e) for e in batch))
-        subscriber.seen_id = position
-        if position is not None:
-            subscriber.seen = entry_key(position)
-        return False
 
     def _join(self) -> None:
         """A job starts being followed: start the reader, or make its waiting read restart."""

@@ -46,7 +46,6 @@ class Subscriber:
         self._job_id, self._write, self._buffer = job_id, write, buffer
         self.frames: deque[Frame] = deque()
         self.seen: tuple[int, int] = (-1, -1)  # the last entry written to the client
-        self.seen_id: str | None = None  # its id, once the catch-up read is done
         self.busy = True  # catching up or writing: the reader queues instead of writing
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
