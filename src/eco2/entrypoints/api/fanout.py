@@ -94,7 +94,7 @@ class StreamFanout:
         """Write the job's encoded events after ``after`` through ``write``, to the terminal one.
 
         Writes carry one or more whole events, in stream order. A keep-alive comment goes out
-        when the stream has been quiet for ``keepalive_s``. Returns after the terminal event, or
+        every ``keepalive_s`` unless a write is under way. Returns after the terminal event, or
         after ``max_s`` (the client then resumes from the last id it received).
 
         Raises:
