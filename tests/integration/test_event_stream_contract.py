@@ -21,12 +21,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from redis import Redis as SyncRedis
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 
 from eco2.application.ports.events import EventStreamPort
 from eco2.domain.events import EventType, StreamEvent
 from eco2.infrastructure.memory.event_stream import InMemoryEventStream
 from eco2.infrastructure.redis.event_stream import RedisEventStream
+from eco2.infrastructure.redis.packing import pack_with_hiredis
 from tests.integration.services import require_service
 
 REDIS_URL = os.environ.get("ECO2_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -65,10 +66,11 @@ class RedisEnv:
     prefix: str
 
     def make(self, **kwargs: Any) -> RedisEventStream:
-        return RedisEventStream(Redis.from_url(self.url), prefix=self.prefix, **kwargs)
+        return RedisEventStream(self.client(), prefix=self.prefix, **kwargs)
 
     def client(self) -> Redis:
-        return Redis.from_url(self.url)
+        """A client as the services build one: its connections pack with hiredis."""
+        return Redis.from_pool(pack_with_hiredis(ConnectionPool.from_url(self.url)))
 
 
 @pytest.fixture

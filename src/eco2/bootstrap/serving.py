@@ -95,10 +95,11 @@ def _transports(settings: Settings) -> tuple[RedisEventStream, RabbitJobQueue]:
     """Redis event streams and the RabbitMQ queue of distributed mode (not yet connected)."""
     from redis.asyncio import BlockingConnectionPool, Redis
 
+    from eco2.infrastructure.redis.packing import pack_with_hiredis
+
     serving = settings.serving
-    # Each job with SSE clients holds a connection in its shared blocking read, so the pool is
-    # sized for many streams and waits for a free connection instead of failing; the socket
-    # timeout outlasts the longest blocking read.
+    # The pool waits for a free connection instead of failing; the socket timeout outlasts the
+    # shared reader's blocking read; connections pack commands with hiredis (``packing``).
     pool = BlockingConnectionPool.from_url(
         serving.redis_url,
         max_connections=serving.redis_max_connections,
@@ -107,6 +108,7 @@ def _transports(settings: Settings) -> tuple[RedisEventStream, RabbitJobQueue]:
         socket_connect_timeout=5,
         health_check_interval=30,
     )
+    pack_with_hiredis(pool)
     client = Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
     events = RedisEventStream(
         client,

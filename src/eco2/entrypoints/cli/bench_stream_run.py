@@ -97,6 +97,7 @@ async def run_scenarios(
     from redis.asyncio import BlockingConnectionPool, Redis
 
     from eco2.infrastructure.redis.event_stream import RedisEventStream
+    from eco2.infrastructure.redis.packing import pack_with_hiredis
 
     # SIGTERM cancels the run like Ctrl-C does, so the clean-up below still runs.
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
@@ -109,6 +110,7 @@ async def run_scenarios(
     pool = BlockingConnectionPool.from_url(
         redis_url, max_connections=_REDIS_CONNECTIONS, timeout=30, socket_timeout=30
     )
+    pack_with_hiredis(pool)
     redis = Redis.from_pool(pool)  # closing the client closes the pool
     stream = RedisEventStream(redis, prefix=prefix, ttl_after_terminal_s=_TTL_S)
     apis: dict[int, ApiGroup] = {}
