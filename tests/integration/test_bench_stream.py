@@ -121,7 +121,7 @@ def test_text_output_prints_figures_next_to_targets() -> None:
     assert "per-token" not in out.split("targets:")[0]
 
 
-def test_a_fanout_run_prints_the_bare_socket_write_floor_beside_the_api_cost() -> None:
+def test_a_fanout_run_prints_a_bare_socket_write_beside_the_api_cost() -> None:
     _require()
     args = ["--jobs", "1", "--tokens", "5", "--rate", "500", "--clients-per-job", "100"]
     result = _stream(*args, "--design", "coalesced", "--json")

@@ -1,11 +1,13 @@
-"""The floor under the fan-out figures: what one bare socket write costs on this machine.
+"""For scale beside the fan-out figures: what one bare socket write costs on this machine.
 
 Each delivered entry costs the API at least one write to one client's socket, and on loopback
 the kernel does the receiving side's work inside that write. This measures it with nothing of
 the project around it: this process accepts ``connections`` loopback connections whose other
 ends a separate process holds (``python -m eco2.entrypoints.cli.bench_stream_floor PORT N``,
 reading and discarding) and writes the same bytes to each, round after round, the way the
-fan-out writes one entry to every client. The figure is this process's CPU per write.
+fan-out writes one entry to every client. The figure is this process's CPU per write. The
+reader is idle between rounds, so each write wakes it: on some days that makes a bare write
+dearer than the API's own writes to its busy clients' process, so it is a scale, not a floor.
 """
 
 from __future__ import annotations

@@ -170,9 +170,9 @@ def render(result: dict[str, Any]) -> str:
         )
     if result.get("write_floor_us") is not None:
         lines.append(
-            f"  one bare write to one of {result['write_floor_connections']:,} loopback sockets "
-            f"(uvloop, no HTTP): {result['write_floor_us']:g} CPU µs — the floor under the API's "
-            "CPU per delivered entry"
+            f"  for scale, one bare write to one of {result['write_floor_connections']:,} loopback "
+            f"sockets with an idle reader (uvloop, no HTTP, before the run): "
+            f"{result['write_floor_us']:g} CPU µs"
         )
     lines.append("  targets:")
     for t in result["targets"]:

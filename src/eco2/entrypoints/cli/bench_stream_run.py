@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 _TTL_S = 300  # streams left behind by a hard kill still expire
 _CONNECT_TIMEOUT_S = 120.0
 _REDIS_CONNECTIONS = 256
-_FLOOR_MIN_CLIENTS = 100  # clients per job from which the socket write floor is measured
+_FLOOR_MIN_CLIENTS = 100  # clients per job from which the bare socket write is measured
 _FLOOR_MAX_SOCKETS = 1000
 
 
