@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -193,6 +194,190 @@ async def test_shutdown_ends_every_client_so_it_can_resume_elsewhere() -> None:
     assert fanout.active_readers == 0
     with pytest.raises(SlowClientError):  # a client arriving now goes elsewhere at once
         await fanout.serve("j", None, Client().write)
+
+
+class _LateReplies:
+    """The in-memory stream, but chosen reads are answered late: served at once, their reply
+    delivered ``lag_s`` later (a Redis reply still on its way while the stream grows)."""
+
+    def __init__(self, inner: InMemoryEventStream, late_calls: set[int], lag_s: float) -> None:
+        self.inner, self._late, self._lag, self.calls = inner, late_calls, lag_s, 0
+
+    async def read(self, job_id: str, after: str | None = None, *, count: int = 500) -> Any:
+        self.calls += 1
+        snapshot = await self.inner.read(job_id, after, count=count)
+        if self.calls in self._late:
+            await asyncio.sleep(self._lag)
+        return snapshot
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_client_joining_while_events_flow_gets_each_event_once() -> None:
+    stream = InMemoryEventStream()
+    # A long pause between the shared reader's reads widens the window; any pause has one.
+    fanout = StreamFanout(stream, encode, block_ms=200, min_interval_s=0.2)
+    await stream.publish("j", EventType.QUEUED, {})
+    live = Client()
+    serving = [asyncio.create_task(fanout.serve("j", None, live.write))]
+    await asyncio.sleep(0.05)
+    await stream.publish("j", EventType.TOKEN, {"text": "x"})  # read, then the reader pauses
+    await asyncio.sleep(0.01)
+    await stream.publish("j", EventType.TOKEN, {"text": "y"})  # during the pause
+    joining = Client()  # its catch-up reads past what the shared reader has read
+    serving.append(asyncio.create_task(fanout.serve("j", None, joining.write)))
+    await asyncio.sleep(0.3)
+    await stream.publish("j", EventType.DONE, {})
+    await asyncio.wait_for(asyncio.gather(*serving), 5)
+    assert live.seqs == joining.seqs == [1, 2, 3, 4]
+
+
+async def test_clients_joining_a_fast_stream_each_get_every_event_once() -> None:
+    stream = InMemoryEventStream()
+    fanout = StreamFanout(stream, encode)
+    await stream.publish("j", EventType.QUEUED, {})
+
+    async def produce() -> None:
+        for i in range(200):
+            await stream.publish("j", EventType.TOKEN, {"text": str(i)})
+            await asyncio.sleep(0.001)
+        await stream.publish("j", EventType.DONE, {})
+
+    producing = asyncio.create_task(produce())
+    clients, serving = [], []
+    for _ in range(20):  # one arriving every ~11 ms while tokens flow
+        clients.append(Client())
+        serving.append(asyncio.create_task(fanout.serve("j", None, clients[-1].write)))
+        await asyncio.sleep(0.011)
+    await producing
+    await asyncio.wait_for(asyncio.gather(*serving), 10)
+    assert all(c.seqs == list(range(1, 203)) for c in clients)
+
+
+async def test_a_catch_up_answered_late_still_gets_what_precedes_the_readers_start() -> None:
+    inner = InMemoryEventStream()
+    stream = _LateReplies(inner, late_calls={2}, lag_s=0.05)  # the first client's second read
+    fanout = StreamFanout(stream, encode, block_ms=200)
+    await inner.publish("j", EventType.QUEUED, {})
+    early, later = Client(), Client()
+    serving = [asyncio.create_task(fanout.serve("j", None, early.write))]
+    await asyncio.sleep(0.02)  # its (empty) second read is served; the reply is on its way
+    await inner.publish("j", EventType.TOKEN, {"text": "x"})
+    await inner.publish("j", EventType.TOKEN, {"text": "y"})
+    # The later client catches up to 3 first, so the shared reader starts after 3.
+    serving.append(asyncio.create_task(fanout.serve("j", None, later.write)))
+    await asyncio.sleep(0.2)
+    await inner.publish("j", EventType.DONE, {})
+    await asyncio.wait_for(asyncio.gather(*serving), 5)
+    assert early.seqs == later.seqs == [1, 2, 3, 4]
+
+
+async def test_a_client_stuck_in_its_catch_up_is_cut_off_by_overflow_and_by_shutdown() -> None:
+    stream = InMemoryEventStream()
+    fanout = StreamFanout(stream, encode, client_buffer=5, block_ms=200)
+    for i in range(3):
+        await stream.publish("j", EventType.TOKEN, {"text": str(i)})
+    stuck, live = Client(), Client()
+    stuck.hold()  # it stopped reading: its catch-up write waits on a full socket
+    cut_off = asyncio.create_task(fanout.serve("j", None, stuck.write))
+    await asyncio.sleep(0.05)
+    following = asyncio.create_task(fanout.serve("j", None, live.write))
+    await asyncio.sleep(0.05)
+    for i in range(20):  # past the stuck client's queue
+        await stream.publish("j", EventType.TOKEN, {"text": str(i)})
+    with pytest.raises(SlowClientError) as overflow:
+        await asyncio.wait_for(cut_off, 5)
+    assert overflow.value.reason == "overflow" and stuck.chunks == []
+    stuck_again = asyncio.create_task(fanout.serve("j", None, stuck.write))
+    await asyncio.sleep(0.05)
+    await fanout.close()  # the server shuts down: neither holds it up
+    with pytest.raises(SlowClientError) as shutdown:
+        await asyncio.wait_for(stuck_again, 5)
+    assert shutdown.value.reason == "shutdown"
+    with pytest.raises(SlowClientError):
+        await asyncio.wait_for(following, 5)
+    assert fanout.active_readers == 0
+
+
+async def test_resuming_from_the_terminal_event_ends_at_once() -> None:
+    stream = InMemoryEventStream()
+    fanout = StreamFanout(stream, encode, block_ms=200)
+    await stream.publish("j", EventType.QUEUED, {})
+    token = await stream.publish("j", EventType.TOKEN, {"text": "x"})
+    done = await stream.publish("j", EventType.DONE, {})
+    resumed = Client()
+    await asyncio.wait_for(fanout.serve("j", done.id, resumed.write, keepalive_s=0.05), 1)
+    assert resumed.chunks == [] and fanout.active_readers == 0
+    # From the entry before it, the terminal event is still delivered.
+    await asyncio.wait_for(fanout.serve("j", token.id, resumed.write), 1)
+    assert resumed.seqs == [3]
+
+
+async def test_resuming_from_the_last_entry_of_a_live_stream_keeps_following() -> None:
+    stream = InMemoryEventStream()
+    fanout = StreamFanout(stream, encode, block_ms=200)
+    await stream.publish("j", EventType.QUEUED, {})
+    last = await stream.publish("j", EventType.TOKEN, {"text": "x"})
+    resumed = Client()
+    serving = asyncio.create_task(fanout.serve("j", last.id, resumed.write))
+    await asyncio.sleep(0.05)
+    assert not serving.done()
+    await stream.publish("j", EventType.DONE, {})
+    await asyncio.wait_for(serving, 5)
+    assert resumed.seqs == [3]
+
+
+async def _written_after_leaving(yields: int) -> list[bytes]:
+    """What a client is written after its ``serve()`` ended, when its waiting write completes
+    ``yields`` loop turns after the client went away."""
+    stream = InMemoryEventStream()
+    fanout = StreamFanout(stream, encode, block_ms=200)
+    await stream.publish("j", EventType.QUEUED, {})
+    client, late = Client(), []
+    left = False
+
+    async def write(data: bytes) -> None:
+        await client.write(data)
+        if left:
+            late.append(data)
+
+    serving = asyncio.create_task(fanout.serve("j", None, write))
+    await asyncio.sleep(0.05)
+    client.hold()
+    await stream.publish("j", EventType.TOKEN, {"text": "held"})  # this write waits
+    await asyncio.sleep(0.05)
+    await stream.publish("j", EventType.TOKEN, {"text": "queued"})  # queued behind it
+    await asyncio.sleep(0.05)
+    serving.cancel()  # the client goes away ...
+    for _ in range(yields):
+        await asyncio.sleep(0)
+    client.release()  # ... as its socket drains
+    with pytest.raises(asyncio.CancelledError):
+        await serving
+    left = True
+    await asyncio.sleep(0.05)
+    await fanout.close()
+    return late
+
+
+@pytest.mark.parametrize("yields", range(4))
+async def test_a_write_finishing_as_the_client_leaves_writes_nothing_after_it(yields: int) -> None:
+    assert await _written_after_leaving(yields) == []
+
+
+async def test_a_client_whose_catch_up_outlasts_shutdown_does_not_restart_the_reader() -> None:
+    inner = InMemoryEventStream()
+    stream = _LateReplies(inner, late_calls={1}, lag_s=0.05)
+    fanout = StreamFanout(stream, encode, block_ms=200)
+    await inner.publish("j", EventType.QUEUED, {})
+    serving = asyncio.create_task(fanout.serve("j", None, Client().write))
+    await asyncio.sleep(0.01)  # its catch-up read is on its way
+    await fanout.close()
+    with pytest.raises(SlowClientError):
+        await asyncio.wait_for(serving, 5)
+    await asyncio.sleep(0.1)
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "sse-fanout-reader"]
 
 
 async def test_eager_start_finishes_in_the_caller_unless_it_must_wait() -> None:

@@ -9,8 +9,11 @@ socket accepts completes in the reader (``eager.start``), with no task switch pe
 thousand clients on one job cost one read, one encoding and one socket write per client per turn.
 
 A client subscribes first (so it misses nothing live), catches up from its own position by
-reading the stream directly (its own task writes that, and the reader queues what arrives
-meanwhile), then drains the queue, skipping what the catch-up already delivered. A client whose
+reading the stream directly (a task of its own writes that, and the reader queues what arrives
+meanwhile), then drains the queue; whatever the catch-up already wrote is skipped, in the queue
+and in what the reader offers later. Should the reader have started following after the point
+the catch-up reached (another client's catch-up came first), the catch-up reads on to there. A
+client resuming from the terminal event's id is done at once. A client whose
 write has to wait (a full socket buffer) is written to by a task of its own and the reader queues
 for it; the queue is bounded: a client too slow to keep up is disconnected (its queue overflows)
 and resumes from its last id, so no event is ever silently lost.
@@ -23,6 +26,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from eco2.application.ports.events import EventStreamPort, StreamTail, TailBatch
 from eco2.domain.events import StreamEvent, entry_key
@@ -31,6 +35,7 @@ from eco2.entrypoints.api.sse import Write
 
 log = logging.getLogger(__name__)
 
+_MAX_SEQ = 2**64 - 1  # the largest sequence part of a stream entry id
 _PAUSE_PER_JOB_S = 10e-6  # 500 followed jobs: at most one read per 5 ms while events flow
 
 
@@ -38,6 +43,7 @@ _PAUSE_PER_JOB_S = 10e-6  # 500 followed jobs: at most one read per 5 ms while e
 class _JobReader:
     subscribers: set[Subscriber] = field(default_factory=set)
     last_id: str | None = None  # set once a client caught up: from then on the tail follows it
+    start_id: str | None = None  # where the tail started following: later entries reach queues
     ended: bool = False
 
 
@@ -111,16 +117,17 @@ class StreamFanout:
         reader.subscribers.add(subscriber)
         loop = asyncio.get_running_loop()
         deadline = None if max_s is None else loop.time() + max_s
+        # Catching up writes from a task of its own, so that the client being cut off meanwhile
+        # (its queue overflows while its socket is full, or the server shuts down) ends it too.
+        joining = asyncio.ensure_future(self._join_live(job_id, after, write, reader, subscriber))
         try:
-            ended, position = await self._catch_up(job_id, after, write)
-            if ended:
-                return
-            if position is not None:
-                subscriber.seen = entry_key(position)
-            if reader.last_id is None and not reader.ended:
-                reader.last_id = position or "0-0"
-                self._join()
-            await subscriber.drain()
+            either: set[asyncio.Future[Any]] = {joining, subscriber.ended}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not joining.done():
+                joining.cancel()
+                await asyncio.wait({joining})
+            elif joining.result():
+                return  # the catch-up wrote the terminal event
             while not subscriber.ended.done():
                 wait = keepalive_s if deadline is None else min(keepalive_s, deadline - loop.time())
                 if wait <= 0:
@@ -131,20 +138,53 @@ class StreamFanout:
                 subscriber.ping()
             subscriber.ended.result()  # raises what cut the client off
         finally:
+            if not joining.done():  # this task was cancelled: the client went away
+                joining.cancel()
+                await asyncio.wait({joining})
             reader.subscribers.discard(subscriber)
             if not reader.subscribers and self._readers.get(job_id) is reader:
                 del self._readers[job_id]
             subscriber.close()
 
+    async def _join_live(
+        self, job_id: str, after: str | None, write: Write, reader: _JobReader, sub: Subscriber
+    ) -> bool:
+        """Catch the client up, see that the shared reader follows from where that ended, then
+        write what the reader queued meanwhile; whether the catch-up reached the terminal event.
+        """
+        position = after
+        while True:
+            ended, reached = await self._catch_up(job_id, position, write)
+            if ended:
+                return True
+            if reached is not None:
+                sub.seen = entry_key(reached)
+            if reader.last_id is None and not reader.ended:
+                reader.last_id = reader.start_id = reached or "0-0"
+                self._join()
+                break
+            # The reader follows from ``start_id``, which another client's catch-up set. Had
+            # this catch-up's last read been answered before the entries up to there were
+            # appended, they are in no queue: read on (what overlaps the queue is skipped).
+            start = reader.start_id
+            behind = start is not None and entry_key(reached or "0-0") < entry_key(start)
+            if not behind or reached == position:  # caught up, or the stream lost them
+                break
+            position = reached
+        await sub.drain()
+        return False
+
     async def _catch_up(
         self, job_id: str, after: str | None, write: Write
     ) -> tuple[bool, str | None]:
         """Write the stream from ``after`` as it stands: whether that reached its terminal
-        event, and the last entry written (``after`` if none)."""
+        event (or ``after`` was it), and the last entry written (``after`` if none)."""
         position = after
         while True:
             batch = await self._stream.read(job_id, position, count=500)
             if not batch:
+                if position is not None and position == after:  # nothing new: ended there?
+                    return await self._is_terminal(job_id, position), position
                 return False, position
             position = batch[-1].id
             ended = next((k for k, e in enumerate(batch) if e.type.terminal), None)
@@ -153,8 +193,17 @@ class StreamFanout:
                 return True, position
             await write(b"".join(self._encode(e) for e in batch))
 
+    async def _is_terminal(self, job_id: str, entry_id: str) -> bool:
+        """Whether ``entry_id`` is the job's terminal event (a client resuming from it is done)."""
+        ms, n = entry_key(entry_id)
+        before = f"{ms}-{n - 1}" if n else (f"{ms - 1}-{_MAX_SEQ}" if ms else None)
+        batch = await self._stream.read(job_id, before, count=1)
+        return bool(batch) and batch[0].id == entry_id and batch[0].type.terminal
+
     def _join(self) -> None:
         """A job starts being followed: start the reader, or make its waiting read restart."""
+        if self._closed:
+            return
         self._generation += 1
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="sse-fanout-reader")

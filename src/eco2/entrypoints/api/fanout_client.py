@@ -61,6 +61,11 @@ class Subscriber:
             else:
                 self.frames.extend(new)
             return
+        if new[0].key <= self.seen:  # its catch-up read got ahead of the shared reader
+            new = [frame for frame in new if frame.key > self.seen]
+            if not new:
+                return
+            data = b"".join(frame.data for frame in new)
         self.seen = new[-1].key
         self._send(data, terminal=new[-1].terminal)
 
@@ -124,9 +129,12 @@ class Subscriber:
             self.ended.set_exception(exc)
 
     def close(self) -> None:
-        """Stop a write under way: it waits for the socket, so it has written nothing yet."""
+        """Stop a write under way (it waits for the socket, so it has written nothing yet) and
+        end the client, so that a write that finished meanwhile does not start a drain."""
         task, self._task = self._task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-        if self.ended.done() and not self.ended.cancelled():
+        if not self.ended.done():
+            self.ended.cancel()
+        elif not self.ended.cancelled():
             self.ended.exception()  # retrieved: no "never retrieved" warning
