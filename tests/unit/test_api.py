@@ -243,3 +243,16 @@ async def test_shutdown_ends_open_streams_instead_of_waiting_for_their_jobs(
     await asyncio.wait_for(serving, 10)  # the open stream did not hold the shutdown up
     assert [e.event for e in parse_sse(received)] == ["queued"]
     assert frozen == [True]  # once started, the startup heap left the collector's passes
+
+
+def test_the_api_bounds_its_graceful_shutdown(
+    make_app: Callable[..., Application], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eco2.entrypoints.api import server as api_server
+
+    configs: list[Any] = []
+    monkeypatch.setattr(api_server.ApiServer, "run", lambda self: configs.append(self.config))
+    deps = build_embedded(application=make_app())
+    api_server.run_api(deps, "127.0.0.1", 0)
+    api_server.run_api(deps, "127.0.0.1", 0, timeout_graceful_shutdown=3)
+    assert [c.timeout_graceful_shutdown for c in configs] == [api_server.GRACEFUL_SHUTDOWN_S, 3]

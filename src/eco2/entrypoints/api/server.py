@@ -56,7 +56,15 @@ def served_app(deps: ApiDeps) -> ServerSend:
     return ServerSend(create_app(deps))
 
 
+GRACEFUL_SHUTDOWN_S = 20  # under the API pod's 30 s termination grace (deploy/k8s/base/api.yaml)
+
+
 def run_api(deps: ApiDeps, host: str, port: int, **options: Any) -> None:
-    """Serve :func:`served_app` on ``host:port`` until SIGINT/SIGTERM (``options``: uvicorn's)."""
+    """Serve :func:`served_app` on ``host:port`` until SIGINT/SIGTERM (``options``: uvicorn's).
+
+    Shutdown waits at most ``GRACEFUL_SHUTDOWN_S`` for open requests, so that the clean-up
+    (closing connections, flushing spans) always runs before the pod is killed.
+    """
+    options.setdefault("timeout_graceful_shutdown", GRACEFUL_SHUTDOWN_S)
     config = uvicorn.Config(served_app(deps), host=host, port=port, log_level="warning", **options)
     ApiServer(config, deps.fanout.close).run()
