@@ -24,6 +24,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import ConnectionPool, Redis
 
 from eco2.application.ports.events import EventStreamPort
+from eco2.domain.errors import StreamEndedError
 from eco2.domain.events import EventType, StreamEvent
 from eco2.infrastructure.memory.event_stream import InMemoryEventStream
 from eco2.infrastructure.redis.event_stream import RedisEventStream
@@ -333,6 +334,20 @@ async def test_concurrent_publishers_get_distinct_consecutive_seqs(
     read = await stream.read("job", count=100)
     assert [e.seq for e in read] == list(range(1, 51))  # seq order is entry-id order
     assert sorted(read, key=lambda e: e.seq) == sorted(published, key=lambda e: e.seq)
+
+
+@pytest.mark.parametrize("terminal", [EventType.DONE, EventType.ERROR])
+async def test_a_stream_takes_nothing_after_its_terminal_event(
+    stream: EventStreamPort, terminal: EventType
+) -> None:
+    await stream.publish("job-1", EventType.TOKEN, {"text": "a"})
+    await stream.publish("job-1", terminal, {})
+    for late in (EventType.ERROR, EventType.DONE, EventType.RETRY, EventType.TOKEN):
+        with pytest.raises(StreamEndedError):
+            await stream.publish("job-1", late, {"text": "late"})
+    events = await stream.read("job-1")
+    assert [e.type for e in events] == [EventType.TOKEN, terminal]
+    assert (await stream.publish("job-2", EventType.DONE, {})).seq == 1  # other jobs unaffected
 
 
 @pytest.mark.parametrize("bad", ["", "abc", "12-", "-1", "1-2-3", "$", "12 - 3", "١٢-0"])

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from eco2.application.ports.jobs import JobMessage
+from eco2.application.ports.pipeline import TokenDelta
+from eco2.application.process_chat import ProcessChat
 from eco2.bootstrap import Application
 from eco2.domain.chat import new_job_id, new_trace_id
 from eco2.domain.events import EventType, StreamEvent
@@ -149,3 +151,99 @@ def test_freezing_the_heap_exempts_live_objects() -> None:
         assert freeze_startup_heap() >= 1
     finally:
         gc.unfreeze()  # the test process keeps collecting as before
+
+
+class _RepliesLate:
+    """The application's stream, but a ``done`` append's reply comes ``lag_s`` after the append
+    is durable (a Redis reply on its way when the job's timeout fires)."""
+
+    def __init__(self, inner: Any, lag_s: float) -> None:
+        self.inner, self._lag = inner, lag_s
+
+    async def publish(self, job_id: str, event_type: EventType, payload: dict[str, Any]) -> Any:
+        event = await self.inner.publish(job_id, event_type, payload)
+        if event_type is EventType.DONE:
+            await asyncio.sleep(self._lag)
+        return event
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_timeout_while_done_is_being_written_leaves_one_terminal_event(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    late = _RepliesLate(app.events, lag_s=5)
+    process_chat = ProcessChat(app.pipeline, late, metrics=app.metrics)
+    delivery = FakeDelivery(job())
+    worker = ChatWorker(
+        InMemoryJobQueue(),
+        process_chat,
+        app.events,
+        metrics=app.metrics,
+        job_timeout_s=1.0,
+        freeze_heap=False,
+    )
+    await worker.handle(delivery)  # the timeout fires while done's reply is on its way
+    events = await stream(app, delivery.message.job_id)
+    assert [e.type for e in events if e.type.terminal] == [EventType.DONE]
+    assert delivery.outcome == ["ack"]
+
+
+async def test_a_redelivered_job_whose_stream_ended_is_acknowledged_without_running(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    first = FakeDelivery(job())
+    await worker_for(app).handle(first)  # done is written; say its ack was lost
+    again = FakeDelivery(first.message, attempt=2)
+    await worker_for(app).handle(again)
+    events = await stream(app, first.message.job_id)
+    assert [e.type for e in events].count(EventType.DONE) == 1
+    assert EventType.RETRY not in [e.type for e in events]
+    assert again.outcome == ["ack"]
+
+
+async def test_a_job_failed_by_the_api_meanwhile_stops_at_its_first_write(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    message = job()
+    await app.events.publish(message.job_id, EventType.ERROR, {"code": "enqueue_failed"})
+    delivery = FakeDelivery(message)
+    await worker_for(app).handle(delivery)
+    events = await stream(app, message.job_id)
+    assert [e.type for e in events] == [EventType.ERROR] and delivery.outcome == ["ack"]
+
+
+async def test_a_cancelled_job_writes_no_waiting_token_after_it_was_requeued(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    tokens = ["first ", "second "]
+
+    class TwoTokensThenHang:
+        async def run(self, _: Any) -> Any:
+            for text in tokens:  # the second waits in the coalescer for its write gap
+                yield TokenDelta("answer", text)
+            await asyncio.sleep(3600)
+            yield None  # pragma: no cover
+
+    process_chat = ProcessChat(TwoTokensThenHang(), app.events, metrics=app.metrics)
+    worker = ChatWorker(
+        InMemoryJobQueue(),
+        process_chat,
+        app.events,
+        metrics=app.metrics,
+        shutdown_grace_s=0,
+        freeze_heap=False,
+    )
+    delivery = FakeDelivery(job())
+    running = asyncio.create_task(worker.handle(delivery))
+    await asyncio.sleep(0.002)
+    await worker.stop()  # SIGTERM with no grace left: cancelled and requeued
+    assert running.done() and delivery.outcome == ["requeue"]
+    await asyncio.sleep(0.05)  # past the coalescer's timer
+    events = await stream(app, delivery.message.job_id)
+    assert [e.payload["text"] for e in events] == ["first "]

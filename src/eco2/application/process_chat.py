@@ -21,6 +21,7 @@ from eco2.application.ports.pipeline import (
 )
 from eco2.application.token_coalescer import TokenCoalescer
 from eco2.domain.chat import ChatJob, JobStatus
+from eco2.domain.errors import StreamEndedError
 from eco2.domain.events import EventType, NodePhase, NodeTiming
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,8 @@ class ProcessChat:
             timeout_s: A job still running after this ends with an ``error`` event.
 
         Returns:
-            The outcome, or ``None`` when the job ended with an ``error`` event.
+            The outcome, or ``None`` when the job ended with an ``error`` event or its stream
+            had already ended (an earlier delivery or the API wrote its terminal event).
 
         Raises:
             asyncio.CancelledError: without a terminal event: the caller requeues the job
@@ -109,19 +111,21 @@ class ProcessChat:
         try:
             async with asyncio.timeout(timeout_s):
                 return await self._run(job, measured, out)
+        except StreamEndedError:
+            log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
+            return None
         except TimeoutError:
             log.warning("job_timeout", extra={"job_id": job.job_id})
-            await out.flush()
-            await self._fail(job, "timeout", f"no answer within {timeout_s:g} s", measured)
+            message = f"no answer within {timeout_s:g} s"
+            await self._end_failed(job, out, "timeout", message, measured)
             return None
         except asyncio.CancelledError:
+            out.discard()
             raise
         except Exception as exc:  # the job must end with a terminal event whatever happened
             log.exception("chat_job_failed", extra={"job_id": job.job_id})
-            await out.flush()
-            await self._fail(
-                job, "internal_error", f"{type(exc).__name__}: the job failed", measured
-            )
+            message = f"{type(exc).__name__}: the job failed"
+            await self._end_failed(job, out, "internal_error", message, measured)
             return None
         finally:
             # Releases the active-streams gauge if the job ended any other way (shutdown).
@@ -163,9 +167,29 @@ class ProcessChat:
         """End a job that never ran (invalid, out of deliveries) with an ``error`` event."""
         await self._fail(job, code, message, JobMetrics(self._metrics, self._provider))
 
+    async def _end_failed(
+        self, job: ChatJob, out: TokenCoalescer, code: str, message: str, measured: JobMetrics
+    ) -> None:
+        """Write the tokens still waiting, then the ``error`` event, unless the stream ended.
+
+        A timeout can fire while the ``done`` write is on its way: the write still happens,
+        and the stream then refuses the ``error`` (one terminal event per stream).
+        """
+        try:
+            await out.flush()
+        except StreamEndedError:
+            log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
+            return
+        except Exception as exc:  # the error event matters more than the tokens before it
+            log.warning(
+                "token_flush_failed", extra={"job_id": job.job_id, "error": type(exc).__name__}
+            )
+        try:
+            await self._fail(job, code, message, measured)
+        except StreamEndedError:
+            log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
+
     async def _fail(self, job: ChatJob, code: str, message: str, measured: JobMetrics) -> None:
-        measured.failed(code)
-        job.status = JobStatus.ERROR
         await asyncio.shield(
             self._events.publish(
                 job.job_id,
@@ -173,6 +197,8 @@ class ProcessChat:
                 {"code": code, "message": message, "trace_id": job.trace_id},
             )
         )
+        measured.failed(code)
+        job.status = JobStatus.ERROR
 
 
 def _progress_payload(update: NodeProgress) -> dict[str, Any]:

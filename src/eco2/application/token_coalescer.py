@@ -121,6 +121,16 @@ class TokenCoalescer:
         if self._flushing:
             await asyncio.gather(*self._flushing, return_exceptions=True)
 
+    def discard(self) -> None:
+        """Drop what waits and stop the timer and its writes (the job was cancelled: its
+        redelivery starts the stream over, and a late write would land after its ``retry``)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in self._flushing:
+            task.cancel()
+        self._texts, self._count, self._produced = [], 0, []
+
     def _due(self) -> None:
         """The timer: write what waits once it may (a token may have written it already)."""
         self._timer = None

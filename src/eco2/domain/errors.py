@@ -37,3 +37,15 @@ class NoResultsError(Eco2Error, LookupError):
 
 class SubagentError(Eco2Error):
     """A sub-agent could not produce its context."""
+
+
+class StreamEndedError(Eco2Error):
+    """The job's event stream already holds its terminal event: it takes no more appends.
+
+    A job that meets it was ended elsewhere (an earlier delivery wrote ``done`` before its
+    acknowledgement was lost, or the API failed it), so it stops and is acknowledged.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id}: its stream already ended")
+        self.job_id = job_id

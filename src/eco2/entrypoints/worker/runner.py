@@ -8,6 +8,7 @@ taking jobs, lets in-flight ones finish for a grace period, then requeues the re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -20,7 +21,7 @@ from eco2.application.ports.jobs import Delivery, JobQueuePort
 from eco2.application.ports.metrics import MetricsPort
 from eco2.application.process_chat import ProcessChat
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
-from eco2.domain.errors import InvalidRequestError
+from eco2.domain.errors import InvalidRequestError, StreamEndedError
 from eco2.domain.events import EventType
 from eco2.entrypoints.heap import freeze_startup_heap
 from eco2.infrastructure.telemetry.otel import extract_context
@@ -121,27 +122,36 @@ class ChatWorker:
             request = request_from(message.request)
         except InvalidRequestError as exc:
             log.warning("job_rejected_invalid", extra={"job_id": message.job_id})
-            await self._events.publish(
-                message.job_id,
-                EventType.ERROR,
-                {"code": "invalid_job", "message": exc.message, "trace_id": message.trace_id},
-            )
+            with contextlib.suppress(StreamEndedError):  # ended already: nothing to add
+                await self._events.publish(
+                    message.job_id,
+                    EventType.ERROR,
+                    {"code": "invalid_job", "message": exc.message, "trace_id": message.trace_id},
+                )
             await delivery.reject()
             return
         job = ChatJob(request, job_id=message.job_id, trace_id=message.trace_id)
         if delivery.attempt > self._max_deliveries:
             # Every earlier attempt died without a terminal event (a crash loop): give up.
             log.error("job_delivery_limit", extra={"job_id": job.job_id})
-            await self._process_chat.fail(
-                job, "delivery_limit", f"the job failed {delivery.attempt - 1} times"
-            )
+            with contextlib.suppress(StreamEndedError):
+                await self._process_chat.fail(
+                    job, "delivery_limit", f"the job failed {delivery.attempt - 1} times"
+                )
             await delivery.reject()
             return
         if delivery.attempt > 1:
             log.warning(
                 "job_redelivered", extra={"job_id": job.job_id, "attempt": delivery.attempt}
             )
-            await self._events.publish(job.job_id, EventType.RETRY, {"attempt": delivery.attempt})
+            try:
+                await self._events.publish(
+                    job.job_id, EventType.RETRY, {"attempt": delivery.attempt}
+                )
+            except StreamEndedError:  # an earlier delivery ended it, then lost its ack
+                log.warning("job_already_ended", extra={"job_id": job.job_id})
+                await delivery.ack()
+                return
         self._metrics.queue_wait(time.time() - message.enqueued_at)
         self._metrics.jobs_in_flight(+1)
         span = self._tracer.start_span(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from eco2.application.ports.events import StreamTail, TailBatch
+from eco2.domain.errors import StreamEndedError
 from eco2.domain.events import EntryKey, EventType, StreamEvent, entry_key
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class InMemoryEventStream:
 
         Raises:
             TypeError: when ``payload`` is not JSON-serialisable.
+            StreamEndedError: when the stream already holds its terminal event.
         """
         # Store what Redis would: a JSON snapshot, immune to later mutation by the caller.
         stored = json.loads(json.dumps(payload, ensure_ascii=False))
@@ -86,6 +88,8 @@ class InMemoryEventStream:
             job = self._jobs.get(job_id)
             if job is None:
                 job = self._jobs[job_id] = _Job(deque(maxlen=self._max_len))
+            if job.expires_at is not None:  # set by the terminal event
+                raise StreamEndedError(job_id)
             job.seq += 1
             key = self._next_key()
             event = StreamEvent(job.seq, event_type, payload, f"{key[0]}-{key[1]}")

@@ -4,7 +4,9 @@ Keys, per job: ``{prefix}:job:{job_id}:events`` (the stream; fields ``seq``, ``t
 and ``{prefix}:job:{job_id}:seq`` (the ``seq`` counter). ``publish`` is one script call, sent in
 one round trip with whatever other appends are waiting (``group_commit``): the script increments
 the counter, appends with ``MAXLEN ~``, and on a terminal event sets the
-expiry of both keys, so ``seq`` order and entry-id order can never disagree.
+expiry of both keys, so ``seq`` order and entry-id order can never disagree. A stream takes no
+append after its terminal event (the counter's expiry marks it): exactly one terminal event,
+whichever delivery of a job or the API writes it first.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import logging
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from eco2.application.ports.events import StreamTail
+from eco2.domain.errors import StreamEndedError
 from eco2.domain.events import EventType, StreamEvent, entry_key
 from eco2.infrastructure.redis.entries import parse_entry, stream_entries, text
 from eco2.infrastructure.redis.group_commit import GroupCommit
@@ -24,7 +28,11 @@ from eco2.infrastructure.redis.stream_tail import RedisStreamTail
 log = logging.getLogger(__name__)
 
 # KEYS: stream, seq counter. ARGV: max_len, type, data, terminal ("1"/"0"), ttl seconds.
+# Only a terminal event gives the counter an expiry: a counter with one marks an ended stream.
 _PUBLISH_LUA = """
+if redis.call('TTL', KEYS[2]) >= 0 then
+    return redis.error_reply('ENDED the stream already holds its terminal event')
+end
 local seq = redis.call('INCR', KEYS[2])
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
     'seq', seq, 'type', ARGV[2], 'data', ARGV[3])
@@ -85,13 +93,19 @@ class RedisEventStream:
 
         Raises:
             TypeError: when ``payload`` is not JSON-serialisable.
+            StreamEndedError: when the stream already holds its terminal event.
         """
         data = json.dumps(payload, ensure_ascii=False)
         terminal = "1" if event_type.terminal else "0"
-        seq, entry_id = await self._appends.call(
-            [self.stream_key(job_id), self.seq_key(job_id)],
-            [self._max_len, event_type.value, data, terminal, self._ttl],
-        )
+        try:
+            seq, entry_id = await self._appends.call(
+                [self.stream_key(job_id), self.seq_key(job_id)],
+                [self._max_len, event_type.value, data, terminal, self._ttl],
+            )
+        except ResponseError as exc:
+            if str(exc).startswith("ENDED"):
+                raise StreamEndedError(job_id) from None
+            raise
         return StreamEvent(int(seq), event_type, payload, text(entry_id))
 
     async def read(
