@@ -350,7 +350,10 @@ async def test_a_stream_takes_nothing_after_its_terminal_event(
     assert (await stream.publish("job-2", EventType.DONE, {})).seq == 1  # other jobs unaffected
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "12-", "-1", "1-2-3", "$", "12 - 3", "١٢-0"])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "abc", "12-", "-1", "1-2-3", "$", "12 - 3", "١٢-0", f"{2**64}-0", f"1-{2**64}", "9" * 30],
+)
 async def test_a_malformed_position_is_rejected(stream: EventStreamPort, bad: str) -> None:
     await _publish_tokens(stream, "job", 1)
 

@@ -112,11 +112,10 @@ async def test_health_ready_docs_and_page(api: httpx.AsyncClient) -> None:
     assert page.status_code == 200 and "EventSource" in page.text
 
 
-async def test_malformed_last_event_id_is_a_400(api: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("bad", ["yesterday", f"{2**64}-0", f"1-{2**64}"])
+async def test_malformed_last_event_id_is_a_400(api: httpx.AsyncClient, bad: str) -> None:
     job_id = (await chat(api, "안녕하세요"))["job_id"]
-    response = await api.get(
-        f"/api/v1/chat/{job_id}/events", headers={"Last-Event-ID": "yesterday"}
-    )
+    response = await api.get(f"/api/v1/chat/{job_id}/events", headers={"Last-Event-ID": bad})
     assert response.status_code == 400 and response.json()["error"] == "invalid_event_id"
 
 

@@ -71,7 +71,8 @@ class StreamEvent:
         return {"id": self.id, "seq": self.seq, "type": self.type.value, "payload": self.payload}
 
 
-_ENTRY_ID = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+_ENTRY_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+ENTRY_PART_MAX = 2**64 - 1  # Redis stream ids are two unsigned 64-bit numbers
 
 EntryKey = tuple[int, int]
 
@@ -82,9 +83,12 @@ def entry_key(entry_id: str) -> EntryKey:
     Entry ids order numerically, not as strings ("9-0" < "10-0").
 
     Raises:
-        ValueError: when ``entry_id`` is not an entry id.
+        ValueError: when ``entry_id`` is not an entry id (each part at most 2**64 - 1).
     """
     match = _ENTRY_ID.fullmatch(entry_id)
     if match is None:
         raise ValueError(f"not a stream entry id: {entry_id!r}")
-    return int(match[1]), int(match[2] or 0)
+    ms, n = int(match[1]), int(match[2] or 0)
+    if ms > ENTRY_PART_MAX or n > ENTRY_PART_MAX:
+        raise ValueError(f"not a stream entry id: {entry_id!r}")
+    return ms, n

@@ -29,13 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eco2.application.ports.events import EventStreamPort, StreamTail, TailBatch
-from eco2.domain.events import StreamEvent, entry_key
+from eco2.domain.events import ENTRY_PART_MAX, StreamEvent, entry_key
 from eco2.entrypoints.api.fanout_client import Frame, SlowClientError, Subscriber
 from eco2.entrypoints.api.sse import Write
 
 log = logging.getLogger(__name__)
 
-_MAX_SEQ = 2**64 - 1  # the largest sequence part of a stream entry id
 _PAUSE_PER_JOB_S = 10e-6  # 500 followed jobs: at most one read per 5 ms while events flow
 
 
@@ -196,7 +195,7 @@ class StreamFanout:
     async def _is_terminal(self, job_id: str, entry_id: str) -> bool:
         """Whether ``entry_id`` is the job's terminal event (a client resuming from it is done)."""
         ms, n = entry_key(entry_id)
-        before = f"{ms}-{n - 1}" if n else (f"{ms - 1}-{_MAX_SEQ}" if ms else None)
+        before = f"{ms}-{n - 1}" if n else (f"{ms - 1}-{ENTRY_PART_MAX}" if ms else None)
         batch = await self._stream.read(job_id, before, count=1)
         return bool(batch) and batch[0].id == entry_id and batch[0].type.terminal
 

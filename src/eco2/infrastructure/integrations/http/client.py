@@ -77,10 +77,14 @@ def create_async_client(
         from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 
         async def scrub_span(span: Span, request: Any) -> None:
-            url = scrubber(str(request.url))
+            # Without the query: its values carry keys, and words of the user's message and
+            # their coordinates (a place search), which spans never record (DESIGN.md §5).
+            url = scrubber(str(request.url.copy_with(query=None)))
             present = getattr(span, "attributes", None) or {}
             for key in [k for k in ("url.full", "http.url") if k in present] or ["url.full"]:
                 span.set_attribute(key, url)
+            if "url.query" in present:
+                span.set_attribute("url.query", "")
 
         inner = AsyncOpenTelemetryTransport(
             inner, tracer_provider=tracer_provider, request_hook=scrub_span
