@@ -255,3 +255,52 @@ def test_the_api_bounds_its_graceful_shutdown(
     api_server.run_api(deps, "127.0.0.1", 0)
     api_server.run_api(deps, "127.0.0.1", 0, timeout_graceful_shutdown=3)
     assert [c.timeout_graceful_shutdown for c in configs] == [api_server.GRACEFUL_SHUTDOWN_S, 3]
+
+
+async def test_a_body_over_the_limit_without_its_length_is_a_413(api: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:  # chunked: no Content-Length to go by
+        yield b'{"message": "'
+        for _ in range(100):
+            yield "가".encode() * 100
+        yield b'"}'
+
+    response = await api.post(
+        "/api/v1/chat", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
+    assert [f["field"] for f in response.json()["fields"]] == ["body"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "error"),
+    [
+        ("GET", "/api/v1/nothing-here", None, 404, "not_found"),
+        ("PUT", "/api/v1/chat", None, 405, "method_not_allowed"),
+        ("POST", "/api/v1/chat", b'{"message": "\xff\xfe"}', 400, "malformed_body"),
+    ],
+)
+async def test_every_refusal_has_the_api_error_shape(
+    api: httpx.AsyncClient, method: str, path: str, body: bytes | None, status: int, error: str
+) -> None:
+    headers = {"content-type": "application/json"}
+    response = await api.request(method, path, content=body, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"] == error and "message" in response.json()
+
+
+async def test_a_failing_dependency_is_a_json_500_not_a_stack_trace(
+    make_app: Callable[..., Application], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deps = build_embedded(application=make_app())
+
+    async def store_down(*_: Any, **__: Any) -> list[Any]:
+        raise RuntimeError("connection refused")
+
+    monkeypatch.setattr(deps.events, "read", store_down)
+    app: FastAPI = create_app(deps)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://eco2.test") as client:
+        response = await client.get("/api/v1/chat/some-job")
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
+    assert "connection refused" not in response.text

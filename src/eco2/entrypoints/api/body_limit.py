@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    """The body exceeded the limit while streaming in."""
+class BodyTooLarge(HTTPException):
+    """The body exceeded the limit while streaming in (no or a wrong Content-Length).
+
+    An ``HTTPException``: FastAPI turns any other error raised while it reads a body into a 400,
+    and lets these through to the app's handler, which answers 413.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body over {max_bytes} bytes")
 
 
 class BodySizeLimit:
@@ -39,22 +47,16 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         try:
             await self.app(scope, counting_receive, send)
-        except BodyTooLarge:
+        except BodyTooLarge:  # read outside FastAPI's body parsing, so not handled there
             await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": "payload_too_large",
-                "message": f"request body over {self.max_bytes} bytes",
-                "fields": [{"field": "body", "message": "too large"}],
-            }
-        ).encode()
+        body = json.dumps(too_large_body(self.max_bytes)).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -63,3 +65,12 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def too_large_body(max_bytes: int) -> dict[str, object]:
+    """The JSON error body of a 413."""
+    return {
+        "error": "payload_too_large",
+        "message": f"request body over {max_bytes} bytes",
+        "fields": [{"field": "body", "message": "too large"}],
+    }
