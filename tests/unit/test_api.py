@@ -304,3 +304,14 @@ async def test_a_failing_dependency_is_a_json_500_not_a_stack_trace(
     assert response.status_code == 500
     assert response.json()["error"] == "internal_error"
     assert "connection refused" not in response.text
+
+
+async def test_a_last_event_id_past_the_end_of_the_stream_is_a_400(api: httpx.AsyncClient) -> None:
+    job_id = (await chat(api, "안녕하세요"))["job_id"]
+    received = await events(api, job_id)
+    past_the_end = f"{int(received[-1].id.partition('-')[0]) + 1}-0"
+    url, headers = f"/api/v1/chat/{job_id}/events", {"Last-Event-ID": past_the_end}
+    response = await asyncio.wait_for(api.get(url, headers=headers), 10)  # followed: no end
+    assert response.status_code == 400 and response.json()["error"] == "invalid_event_id"
+    # From its last entry (the terminal one) the stream ends at once, with nothing more.
+    assert await asyncio.wait_for(events(api, job_id, received[-1].id), 10) == []

@@ -92,3 +92,16 @@ def entry_key(entry_id: str) -> EntryKey:
     if ms > ENTRY_PART_MAX or n > ENTRY_PART_MAX:
         raise ValueError(f"not a stream entry id: {entry_id!r}")
     return ms, n
+
+
+def entry_before(entry_id: str) -> str | None:
+    """The greatest entry id below ``entry_id`` (``None`` below the first): reading after it
+    starts at ``entry_id`` itself.
+
+    Raises:
+        ValueError: when ``entry_id`` is not an entry id.
+    """
+    ms, n = entry_key(entry_id)
+    if n:
+        return f"{ms}-{n - 1}"
+    return f"{ms - 1}-{ENTRY_PART_MAX}" if ms else None

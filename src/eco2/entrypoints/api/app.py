@@ -24,7 +24,7 @@ from eco2.application.ports.metrics import MetricsPort
 from eco2.application.trace_view import node_waterfall
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint, new_trace_id
 from eco2.domain.errors import InvalidRequestError
-from eco2.domain.events import EventType, entry_key
+from eco2.domain.events import EventType, entry_before, entry_key
 from eco2.entrypoints.api.body_limit import BodySizeLimit, too_large_body
 from eco2.entrypoints.api.fanout import StreamFanout
 from eco2.entrypoints.api.fanout_client import SlowClientError
@@ -271,6 +271,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
         if not await deps.events.exists(job_id):
             return error_response(404, "not_found", f"no job {job_id}")
         if position is not None:
+            if not await _in_stream(deps.events, job_id, position):
+                field = "Last-Event-ID" if last_event_id else "after"
+                message = f"{field}: past the end of this job's stream"
+                return error_response(400, "invalid_event_id", message)
             deps.metrics.stream_recovery("catch_up", "success")
 
         async def stream(write: Write) -> None:
@@ -316,3 +320,15 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return files("eco2.entrypoints.api").joinpath("static/index.html").read_text("utf-8")
 
     return app
+
+
+async def _in_stream(events: EventStreamPort, job_id: str, position: str) -> bool:
+    """Whether a client can resume from ``position``: entries follow it, or it is the last one.
+
+    An id past the stream's end (no entry there, none after it) was never sent by this job;
+    followed, it would wait for ever on a finished job.
+    """
+    if await events.read(job_id, position, count=1):
+        return True
+    at = await events.read(job_id, entry_before(position), count=1)
+    return bool(at) and at[0].id == position

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eco2.application.ports.events import EventStreamPort, StreamTail, TailBatch
-from eco2.domain.events import ENTRY_PART_MAX, StreamEvent, entry_key
+from eco2.domain.events import StreamEvent, entry_before, entry_key
 from eco2.entrypoints.api.fanout_client import Frame, SlowClientError, Subscriber
 from eco2.entrypoints.api.sse import Write
 
@@ -194,9 +194,7 @@ class StreamFanout:
 
     async def _is_terminal(self, job_id: str, entry_id: str) -> bool:
         """Whether ``entry_id`` is the job's terminal event (a client resuming from it is done)."""
-        ms, n = entry_key(entry_id)
-        before = f"{ms}-{n - 1}" if n else (f"{ms - 1}-{ENTRY_PART_MAX}" if ms else None)
-        batch = await self._stream.read(job_id, before, count=1)
+        batch = await self._stream.read(job_id, entry_before(entry_id), count=1)
         return bool(batch) and batch[0].id == entry_id and batch[0].type.terminal
 
     def _join(self) -> None:
