@@ -114,7 +114,7 @@ class Harness:
         """The job's stream is set to vanish ``ttl_s`` from now (and not before)."""
         if self.admin is not None:
             assert isinstance(stream, RedisEventStream)
-            for key in (stream.stream_key(job_id), stream.seq_key(job_id)):
+            for key in stream.job_keys(job_id):
                 assert 0 < await self.admin.ttl(key) <= ttl_s, key
             return
         self.clock.advance(ttl_s - 1)
@@ -129,6 +129,7 @@ class Harness:
             assert isinstance(stream, RedisEventStream)
             for key in (stream.stream_key(job_id), stream.seq_key(job_id)):
                 assert await self.admin.ttl(key) == -1, key
+            assert not await self.admin.exists(stream.end_key(job_id))
             return
         self.clock.advance(365 * 24 * 3600)
         assert await stream.exists(job_id)

@@ -150,7 +150,7 @@ async def _run_design(
 ) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
     job_ids = [f"bench-{design}-{run}-{k}" for k in range(config.jobs)]
-    keys = [key for j in job_ids for key in (stream.stream_key(j), stream.seq_key(j))]
+    keys = [key for j in job_ids for key in stream.job_keys(j)]
     try:
         for k in range(0, len(job_ids), 100):
             await asyncio.gather(

@@ -1,12 +1,13 @@
 """``EventStreamPort`` on Redis Streams: one stream per job, appended atomically by a Lua script.
 
-Keys, per job: ``{prefix}:job:{job_id}:events`` (the stream; fields ``seq``, ``type``, ``data``)
-and ``{prefix}:job:{job_id}:seq`` (the ``seq`` counter). ``publish`` is one script call, sent in
+Keys, per job: ``{prefix}:job:{job_id}:events`` (the stream; fields ``seq``, ``type``, ``data``),
+``{prefix}:job:{job_id}:seq`` (the ``seq`` counter) and, once it has ended,
+``{prefix}:job:{job_id}:end`` (the terminal entry's id). ``publish`` is one script call, sent in
 one round trip with whatever other appends are waiting (``group_commit``): the script increments
 the counter, appends with ``MAXLEN ~``, and on a terminal event sets the
-expiry of both keys, so ``seq`` order and entry-id order can never disagree. A stream takes no
-append after its terminal event (the counter's expiry marks it): exactly one terminal event,
-whichever delivery of a job or the API writes it first.
+expiry of the keys, so ``seq`` order and entry-id order can never disagree. A stream takes no
+append after its terminal event (the end marker says so): exactly one terminal event, whichever
+delivery of a job or the API writes it first.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ from eco2.infrastructure.redis.stream_tail import RedisStreamTail
 
 log = logging.getLogger(__name__)
 
-# KEYS: stream, seq counter. ARGV: max_len, type, data, terminal ("1"/"0"), ttl seconds.
-# Only a terminal event gives the counter an expiry: a counter with one marks an ended stream.
+# KEYS: stream, seq counter, end marker. ARGV: max_len, type, data, terminal ("1"/"0"), ttl s.
 _PUBLISH_LUA = """
-if redis.call('TTL', KEYS[2]) >= 0 then
+if redis.call('EXISTS', KEYS[3]) == 1 then
     return redis.error_reply('ENDED the stream already holds its terminal event')
 end
 local seq = redis.call('INCR', KEYS[2])
@@ -39,6 +39,7 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
 if ARGV[4] == '1' then
     redis.call('EXPIRE', KEYS[1], ARGV[5])
     redis.call('EXPIRE', KEYS[2], ARGV[5])
+    redis.call('SET', KEYS[3], id, 'EX', ARGV[5])
 end
 return {seq, id}
 """
@@ -84,6 +85,14 @@ class RedisEventStream:
         """Return the Redis key of ``job_id``'s ``seq`` counter."""
         return f"{self._prefix}:job:{job_id}:seq"
 
+    def end_key(self, job_id: str) -> str:
+        """Return the Redis key marking that ``job_id``'s stream holds its terminal event."""
+        return f"{self._prefix}:job:{job_id}:end"
+
+    def job_keys(self, job_id: str) -> tuple[str, str, str]:
+        """Every key of ``job_id``: its stream, ``seq`` counter and end marker."""
+        return self.stream_key(job_id), self.seq_key(job_id), self.end_key(job_id)
+
     async def publish(
         self, job_id: str, event_type: EventType, payload: dict[str, Any]
     ) -> StreamEvent:
@@ -99,7 +108,7 @@ class RedisEventStream:
         terminal = "1" if event_type.terminal else "0"
         try:
             seq, entry_id = await self._appends.call(
-                [self.stream_key(job_id), self.seq_key(job_id)],
+                list(self.job_keys(job_id)),
                 [self._max_len, event_type.value, data, terminal, self._ttl],
             )
         except ResponseError as exc:
