@@ -52,10 +52,13 @@ async def stream(app: Application, job_id: str) -> list[StreamEvent]:
     return await app.events.read(job_id, None, count=10_000)
 
 
-def worker_for(app: Application, queue: Any = None, **kwargs: Any) -> ChatWorker:
+def worker_for(
+    app: Application, queue: Any = None, process_chat: ProcessChat | None = None, **kwargs: Any
+) -> ChatWorker:
     queue = queue if queue is not None else InMemoryJobQueue()
+    process_chat = process_chat or app.process_chat
     kwargs.setdefault("freeze_heap", False)  # the test process's heap is not a worker's
-    return ChatWorker(queue, app.process_chat, app.events, metrics=app.metrics, **kwargs)
+    return ChatWorker(queue, process_chat, app.events, metrics=app.metrics, **kwargs)
 
 
 async def test_start_freezes_the_startup_heap_by_default(
@@ -177,14 +180,7 @@ async def test_a_timeout_while_done_is_being_written_leaves_one_terminal_event(
     late = _RepliesLate(app.events, lag_s=5)
     process_chat = ProcessChat(app.pipeline, late, metrics=app.metrics)
     delivery = FakeDelivery(job())
-    worker = ChatWorker(
-        InMemoryJobQueue(),
-        process_chat,
-        app.events,
-        metrics=app.metrics,
-        job_timeout_s=1.0,
-        freeze_heap=False,
-    )
+    worker = worker_for(app, process_chat=process_chat, job_timeout_s=1.0)
     await worker.handle(delivery)  # the timeout fires while done's reply is on its way
     events = await stream(app, delivery.message.job_id)
     assert [e.type for e in events if e.type.terminal] == [EventType.DONE]
@@ -231,14 +227,7 @@ async def test_a_cancelled_job_writes_no_waiting_token_after_it_was_requeued(
             yield None  # pragma: no cover
 
     process_chat = ProcessChat(TwoTokensThenHang(), app.events, metrics=app.metrics)
-    worker = ChatWorker(
-        InMemoryJobQueue(),
-        process_chat,
-        app.events,
-        metrics=app.metrics,
-        shutdown_grace_s=0,
-        freeze_heap=False,
-    )
+    worker = worker_for(app, process_chat=process_chat, shutdown_grace_s=0)
     delivery = FakeDelivery(job())
     running = asyncio.create_task(worker.handle(delivery))
     await asyncio.sleep(0.002)
