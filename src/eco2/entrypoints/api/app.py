@@ -10,13 +10,11 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
 
-from fastapi import FastAPI, Header, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Header, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eco2.application.ports.events import EventStreamPort
 from eco2.application.ports.jobs import JobMessage, JobQueuePort
@@ -25,7 +23,8 @@ from eco2.application.trace_view import node_waterfall
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint, new_trace_id
 from eco2.domain.errors import InvalidRequestError
 from eco2.domain.events import EventType, entry_before, entry_key
-from eco2.entrypoints.api.body_limit import BodySizeLimit, too_large_body
+from eco2.entrypoints.api.body_limit import BodySizeLimit
+from eco2.entrypoints.api.errors import install_error_handlers
 from eco2.entrypoints.api.fanout import StreamFanout
 from eco2.entrypoints.api.fanout_client import SlowClientError
 from eco2.entrypoints.api.job_state import (
@@ -34,7 +33,6 @@ from eco2.entrypoints.api.job_state import (
     check_ok,
     error_response,
     events_ok,
-    field_name,
     job_status,
     traceparent,
 )
@@ -44,12 +42,6 @@ from eco2.entrypoints.api.sse import SseResponse, Write, retry_frame
 from eco2.infrastructure.telemetry.otel import inject_headers, trace_id_of_current_span
 
 log = logging.getLogger(__name__)
-_HTTP_ERRORS = {
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    415: "unsupported_media_type",
-}
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -117,42 +109,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
             exclude_spans=["receive", "send"],  # no span per SSE event
         )
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        if any(err.get("type") == "json_invalid" for err in errors):
-            return error_response(
-                400,
-                "malformed_json",
-                "the body is not valid JSON",
-                [{"field": "body", "message": "invalid JSON"}],
-            )
-        fields = [
-            {"field": field_name(tuple(err.get("loc", ()))), "message": str(err.get("msg", ""))}
-            for err in errors
-        ]
-        names = ", ".join(f["field"] for f in fields)
-        return error_response(422, "validation_error", f"invalid request: {names}", fields)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # Starlette's and FastAPI's own refusals (unknown route, wrong method, a body that
-        # could not be read, one over the limit) in the API's error shape.
-        if exc.status_code == 413:
-            response = JSONResponse(too_large_body(deps.max_body_bytes), status_code=413)
-        elif exc.status_code == 400:
-            field = [{"field": "body", "message": "could not be read"}]
-            response = error_response(400, "malformed_body", "the body could not be read", field)
-        else:
-            code = _HTTP_ERRORS.get(exc.status_code, "http_error")
-            response = error_response(exc.status_code, code, str(exc.detail))
-        response.headers.update(exc.headers or {})
-        return response
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, _: Exception) -> JSONResponse:
-        log.exception("request_failed", extra={"path": request.url.path})
-        return error_response(500, "internal_error", "the request failed; see the server log")
+    install_error_handlers(app, deps.max_body_bytes)
 
     @app.post("/api/v1/chat", status_code=202, response_model=ChatAccepted)
     async def post_chat(body: ChatBody) -> Any:
