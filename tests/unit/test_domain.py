@@ -46,6 +46,7 @@ def test_unknown_intent_is_general() -> None:
     ("kwargs", "field"),
     [
         ({"message": "   "}, "message"),
+        ({"message": "\u200b\x00 \u2060"}, "message"),  # nothing visible is empty too
         ({"message": "x" * 2001}, "message"),
         ({"message": "hi", "session_id": "bad id!"}, "session_id"),
         ({"message": "hi", "image_url": "file:///etc/passwd"}, "image_url"),

@@ -45,7 +45,7 @@ class ChatRequest:
 
     def __post_init__(self) -> None:
         text = self.message.strip() if isinstance(self.message, str) else ""
-        if not text:
+        if not any(ch.isprintable() and not ch.isspace() for ch in text):  # "\u200b", "\x00"
             raise InvalidRequestError("message", "must not be empty")
         if len(text) > MAX_MESSAGE_CHARS:
             raise InvalidRequestError("message", f"must be at most {MAX_MESSAGE_CHARS} characters")
