@@ -315,3 +315,21 @@ async def test_a_last_event_id_past_the_end_of_the_stream_is_a_400(api: httpx.As
     assert response.status_code == 400 and response.json()["error"] == "invalid_event_id"
     # From its last entry (the terminal one) the stream ends at once, with nothing more.
     assert await asyncio.wait_for(events(api, job_id, received[-1].id), 10) == []
+
+
+async def test_the_last_entry_id_in_its_milliseconds_form_is_a_valid_resume_point(
+    make_app: Callable[..., Application],
+) -> None:
+    deps = build_embedded(application=make_app())
+    await deps.events.publish("j", EventType.QUEUED, {})
+    await asyncio.sleep(0.002)  # the next entry opens a new millisecond: "<ms>-0"
+    done = await deps.events.publish("j", EventType.DONE, {"answer": ""})
+    ms, _, n = done.id.partition("-")
+    assert n == "0"
+    app: FastAPI = create_app(deps)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://eco2.test") as client:
+        response = await asyncio.wait_for(
+            client.get("/api/v1/chat/j/events", headers={"Last-Event-ID": ms}), 10
+        )
+    assert response.status_code == 200 and "event:" not in response.text

@@ -314,6 +314,19 @@ async def test_resuming_from_the_terminal_event_ends_at_once() -> None:
     assert resumed.seqs == [3]
 
 
+async def test_resuming_from_the_terminal_event_by_its_milliseconds_alone_ends_at_once() -> None:
+    stream = InMemoryEventStream()
+    fanout = StreamFanout(stream, encode, block_ms=200)
+    await stream.publish("j", EventType.QUEUED, {})
+    await asyncio.sleep(0.002)  # the next entry opens a new millisecond: "<ms>-0"
+    done = await stream.publish("j", EventType.DONE, {})
+    ms, _, n = done.id.partition("-")
+    assert n == "0"
+    resumed = Client()
+    await asyncio.wait_for(fanout.serve("j", ms, resumed.write, keepalive_s=0.05), 1)
+    assert resumed.chunks == []
+
+
 async def test_resuming_from_the_last_entry_of_a_live_stream_keeps_following() -> None:
     stream = InMemoryEventStream()
     fanout = StreamFanout(stream, encode, block_ms=200)

@@ -288,4 +288,4 @@ async def _in_stream(events: EventStreamPort, job_id: str, position: str) -> boo
     if await events.read(job_id, position, count=1):
         return True
     at = await events.read(job_id, entry_before(position), count=1)
-    return bool(at) and at[0].id == position
+    return bool(at) and entry_key(at[0].id) == entry_key(position)  # "12" is "12-0"

@@ -195,7 +195,9 @@ class StreamFanout:
     async def _is_terminal(self, job_id: str, entry_id: str) -> bool:
         """Whether ``entry_id`` is the job's terminal event (a client resuming from it is done)."""
         batch = await self._stream.read(job_id, entry_before(entry_id), count=1)
-        return bool(batch) and batch[0].id == entry_id and batch[0].type.terminal
+        return (
+            bool(batch) and entry_key(batch[0].id) == entry_key(entry_id) and batch[0].type.terminal
+        )
 
     def _join(self) -> None:
         """A job starts being followed: start the reader, or make its waiting read restart."""
