@@ -22,7 +22,7 @@ from eco2.application.ports.metrics import MetricsPort
 from eco2.application.trace_view import node_waterfall
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint, new_trace_id
 from eco2.domain.errors import InvalidRequestError
-from eco2.domain.events import EventType, entry_before, entry_key
+from eco2.domain.events import EventType, entry_key
 from eco2.entrypoints.api.body_limit import BodySizeLimit
 from eco2.entrypoints.api.errors import install_error_handlers
 from eco2.entrypoints.api.fanout import StreamFanout
@@ -31,6 +31,7 @@ from eco2.entrypoints.api.job_state import (
     all_events,
     answer_so_far,
     check_ok,
+    entry_at,
     error_response,
     events_ok,
     job_status,
@@ -287,5 +288,4 @@ async def _in_stream(events: EventStreamPort, job_id: str, position: str) -> boo
     """
     if await events.read(job_id, position, count=1):
         return True
-    at = await events.read(job_id, entry_before(position), count=1)
-    return bool(at) and entry_key(at[0].id) == entry_key(position)  # "12" is "12-0"
+    return await entry_at(events, job_id, position) is not None

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eco2.application.ports.events import EventStreamPort, StreamTail, TailBatch
-from eco2.domain.events import StreamEvent, entry_before, entry_key
+from eco2.domain.events import StreamEvent, entry_key
 from eco2.entrypoints.api.fanout_client import Frame, SlowClientError, Subscriber
+from eco2.entrypoints.api.job_state import entry_at
 from eco2.entrypoints.api.sse import Write
 
 log = logging.getLogger(__name__)
@@ -194,10 +195,8 @@ class StreamFanout:
 
     async def _is_terminal(self, job_id: str, entry_id: str) -> bool:
         """Whether ``entry_id`` is the job's terminal event (a client resuming from it is done)."""
-        batch = await self._stream.read(job_id, entry_before(entry_id), count=1)
-        return (
-            bool(batch) and entry_key(batch[0].id) == entry_key(entry_id) and batch[0].type.terminal
-        )
+        entry = await entry_at(self._stream, job_id, entry_id)
+        return entry is not None and entry.type.terminal
 
     def _join(self) -> None:
         """A job starts being followed: start the reader, or make its waiting read restart."""

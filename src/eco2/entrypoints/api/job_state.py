@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from eco2.application.ports.events import EventStreamPort
-from eco2.domain.events import EventType, StreamEvent
+from eco2.domain.events import EventType, StreamEvent, entry_before, entry_key
 
 
 def error_response(
@@ -32,6 +32,12 @@ async def all_events(events: EventStreamPort, job_id: str) -> list[StreamEvent]:
         collected.extend(batch)
         after = batch[-1].id
     return collected
+
+
+async def entry_at(events: EventStreamPort, job_id: str, entry_id: str) -> StreamEvent | None:
+    """The job's entry ``entry_id`` itself (``"12"`` is ``"12-0"``), or ``None`` if it has none."""
+    found = await events.read(job_id, entry_before(entry_id), count=1)
+    return found[0] if found and entry_key(found[0].id) == entry_key(entry_id) else None
 
 
 def answer_so_far(events: list[StreamEvent]) -> str:
