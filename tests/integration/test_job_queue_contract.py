@@ -87,7 +87,7 @@ class RabbitBackend(Backend):
         connection = await aio_pika.connect(AMQP_URL, timeout=WAIT_S)
         async with connection:
             channel = await connection.channel()
-            for name in (self.name, f"{self.name}.dead"):
+            for name in (self.name, f"{self.name}.dead", f"{self.name}.dead.end"):
                 await channel.queue_delete(name)
             await channel.exchange_delete(f"{self.name}.dead")
 
@@ -344,6 +344,45 @@ async def test_job_returned_more_than_max_deliveries_is_dead_lettered(
     await asyncio.sleep(QUIET_S)
     # The first delivery plus max_deliveries redeliveries; the next return dead-letters it.
     assert handler.seen == [(sent.job_id, n) for n in range(1, max_deliveries + 2)]
+
+
+async def test_dead_letter_consumer_gets_each_dead_job_once_and_the_queue_keeps_it(
+    backend: Backend,
+) -> None:
+    queue = await backend.open(max_deliveries=1)
+    rejected, returned = job(1), job(2)
+
+    async def settle(delivery: Delivery) -> None:
+        if delivery.message == rejected:
+            await delivery.reject()
+        else:
+            await delivery.requeue()
+
+    handed_back: list[str] = []
+
+    async def end_later(delivery: Delivery) -> None:
+        if delivery.message.job_id not in handed_back:  # the first copy of each comes back
+            handed_back.append(delivery.message.job_id)
+            await delivery.requeue()
+        else:
+            await delivery.ack()
+
+    dead = Recorder(end_later)
+    await queue.start_consuming_dead_letters(dead)
+    await queue.enqueue(rejected)
+    await queue.enqueue(returned)
+    await queue.start_consuming(Recorder(settle), concurrency=1)
+
+    await dead.wait_for(4)
+    await asyncio.sleep(QUIET_S)
+    assert sorted(d.message.job_id for d in dead.deliveries) == sorted(
+        [rejected.job_id, returned.job_id] * 2
+    )
+    assert all(d.message in (rejected, returned) for d in dead.deliveries)
+    assert sorted(m.job_id for m in await queue.dead_letters()) == sorted(
+        [rejected.job_id, returned.job_id]
+    )
+    await queue.stop_consuming()
 
 
 async def test_stop_consuming_stops_new_deliveries_but_not_in_flight_ones(

@@ -236,3 +236,96 @@ async def test_a_cancelled_job_writes_no_waiting_token_after_it_was_requeued(
     await asyncio.sleep(0.05)  # past the coalescer's timer
     events = await stream(app, delivery.message.job_id)
     assert [e.payload["text"] for e in events] == ["first "]
+
+
+class Outage:
+    """An event sink that fails its first ``failures`` writes, as an unreachable Redis does."""
+
+    def __init__(self, inner: Any, failures: int) -> None:
+        self._inner = inner
+        self.failures = failures
+
+    async def publish(self, job_id: str, type_: EventType, payload: dict[str, Any]) -> str:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("event store unreachable")
+        result: str = await self._inner.publish(job_id, type_, payload)
+        return result
+
+
+async def test_a_dead_letter_without_a_terminal_event_is_ended_with_an_error(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    delivery = FakeDelivery(job())
+    await app.events.publish(delivery.message.job_id, EventType.QUEUED, {})
+    await worker_for(app).end_dead_letter(delivery)
+    events = await stream(app, delivery.message.job_id)
+    assert [e.type for e in events] == [EventType.QUEUED, EventType.ERROR]
+    assert events[-1].payload["code"] == "delivery_limit"
+    assert events[-1].payload["trace_id"] == delivery.message.trace_id
+    assert delivery.outcome == ["ack"]
+
+
+async def test_a_dead_letter_whose_stream_ended_is_only_acknowledged(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    delivery = FakeDelivery(job({"no_message": True}))
+    worker = worker_for(app)
+    await worker.handle(delivery)  # writes error(invalid_job), rejects
+    copy = FakeDelivery(delivery.message)
+    await worker.end_dead_letter(copy)
+    events = await stream(app, delivery.message.job_id)
+    assert [e.payload["code"] for e in events if e.type.terminal] == ["invalid_job"]
+    assert copy.outcome == ["ack"]
+
+
+async def test_a_dead_letter_is_handed_back_while_its_stream_cannot_be_written(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    delivery = FakeDelivery(job())
+    worker = ChatWorker(
+        InMemoryJobQueue(),
+        app.process_chat,
+        Outage(app.events, failures=1),
+        metrics=app.metrics,
+        freeze_heap=False,
+        dead_letter_retry_s=0,
+    )
+    await worker.end_dead_letter(delivery)
+    assert delivery.outcome == ["requeue"]
+    assert await stream(app, delivery.message.job_id) == []
+
+
+async def test_a_job_whose_last_delivery_could_not_end_it_is_ended_from_the_dead_letters(
+    make_app: Callable[..., Application],
+) -> None:
+    # max_deliveries=0: the first delivery is the last chance; its error write fails, the
+    # handler fails, the job is dead-lettered, and the copy is ended once the store is back.
+    app = make_app()
+    queue = InMemoryJobQueue(max_deliveries=0)
+    outage = Outage(app.events, failures=2)
+    worker = ChatWorker(
+        queue,
+        ProcessChat(app.pipeline, outage, metrics=app.metrics),
+        outage,
+        metrics=app.metrics,
+        freeze_heap=False,
+        dead_letter_retry_s=0,
+    )
+    message = job()
+    await worker.start()
+    try:
+        await queue.enqueue(message)
+        deadline = time.monotonic() + 10
+        while not [e for e in await stream(app, message.job_id) if e.type.terminal]:
+            assert time.monotonic() < deadline, "the dead-lettered job never ended"
+            await asyncio.sleep(0.01)
+    finally:
+        await worker.stop()
+    events = await stream(app, message.job_id)
+    assert [e.payload["code"] for e in events if e.type.terminal] == ["delivery_limit"]
+    assert [m.job_id for m in await queue.dead_letters()] == [message.job_id]
+    assert outage.failures == 0

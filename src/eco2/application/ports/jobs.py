@@ -58,8 +58,16 @@ class JobQueuePort(Protocol):
         """Deliver jobs to ``handler``, at most ``concurrency`` unacknowledged at a time."""
         ...
 
+    async def start_consuming_dead_letters(self, handler: Handler) -> None:
+        """Deliver a copy of every dead-lettered job to ``handler``, one at a time.
+
+        The dead-letter queue keeps its own copy for inspection. ``ack`` settles the copy,
+        ``requeue`` hands it over again later, ``reject`` drops it.
+        """
+        ...
+
     async def stop_consuming(self) -> None:
-        """Stop taking new jobs; in-flight deliveries stay with their handlers."""
+        """Stop taking new jobs and dead letters; in-flight deliveries stay with their handlers."""
         ...
 
     async def ping(self) -> bool:

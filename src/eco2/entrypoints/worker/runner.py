@@ -2,7 +2,9 @@
 
 A job is acknowledged only after its terminal event is written. A redelivered job first emits
 ``retry`` (clients drop the partial answer) and starts over. On shutdown the worker stops
-taking jobs, lets in-flight ones finish for a grace period, then requeues the rest.
+taking jobs, lets in-flight ones finish for a grace period, then requeues the rest. Every
+dead-lettered job's stream is given its terminal event if it has none yet (its last delivery
+was killed, or could not reach the stream): DESIGN.md §4 wants one on every stream.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class ChatWorker:
         tracer: The job span continues the trace carried in the message headers.
         freeze_heap: Exempt the objects alive at :meth:`start` (models, graph, clients) from
             garbage collection, which otherwise walks them again on every full collection.
+        dead_letter_retry_s: Pause before a dead letter whose stream could not be written is
+            handed over again.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class ChatWorker:
         metrics: MetricsPort,
         tracer: trace.Tracer | None = None,
         freeze_heap: bool = True,
+        dead_letter_retry_s: float = 5.0,
     ) -> None:
         self._queue = queue
         self._process_chat = process_chat
@@ -93,6 +98,7 @@ class ChatWorker:
         self._tracer = tracer or trace.NoOpTracer()
         self._inflight: set[asyncio.Task[Any]] = set()
         self._freeze_heap = freeze_heap
+        self._dead_letter_retry_s = dead_letter_retry_s
 
     @property
     def inflight(self) -> int:
@@ -103,6 +109,7 @@ class ChatWorker:
         """Start consuming (first freezing the startup heap, unless told not to)."""
         frozen = freeze_startup_heap() if self._freeze_heap else 0
         await self._queue.start_consuming(self.handle, self._concurrency)
+        await self._queue.start_consuming_dead_letters(self.end_dead_letter)
         log.info("worker_started", extra={"concurrency": self._concurrency, "frozen": frozen})
 
     async def handle(self, delivery: Delivery) -> None:
@@ -115,6 +122,33 @@ class ChatWorker:
         finally:
             if task is not None:
                 self._inflight.discard(task)
+
+    async def end_dead_letter(self, delivery: Delivery) -> None:
+        """Write ``error(delivery_limit)`` on a dead-lettered job's stream unless it has ended."""
+        message = delivery.message
+        try:
+            await self._events.publish(
+                message.job_id,
+                EventType.ERROR,
+                {
+                    "code": "delivery_limit",
+                    "message": "the job was given up after repeated failures",
+                    "trace_id": message.trace_id,
+                },
+            )
+        except StreamEndedError:  # the usual case: its last delivery wrote the terminal event
+            await delivery.ack()
+            return
+        except Exception as exc:
+            log.warning(
+                "dead_letter_end_failed",
+                extra={"job_id": message.job_id, "error": type(exc).__name__},
+            )
+            await asyncio.sleep(self._dead_letter_retry_s)
+            await delivery.requeue()
+            return
+        log.error("job_ended_after_dead_letter", extra={"job_id": message.job_id})
+        await delivery.ack()
 
     async def _run(self, delivery: Delivery) -> None:
         message = delivery.message

@@ -4,13 +4,15 @@ One dispatcher task takes jobs off an ``asyncio.Queue`` and runs each in its own
 with at most ``concurrency`` deliveries unsettled at a time (what ``prefetch_count`` is for the
 RabbitMQ adapter). Deliveries are counted per job: ``requeue`` puts the job back with
 ``attempt + 1``, and a job returned more than ``max_deliveries`` times — or rejected — goes to
-the ``dead`` list instead. Jobs live only as long as the process.
+the ``dead`` list instead, and a copy of it to the dead-letter consumer, if one is started
+(one copy at a time, given back on ``requeue``). Jobs live only as long as the process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from eco2.application.ports.jobs import Handler, JobMessage
@@ -32,12 +34,19 @@ class _Entry:
 class MemoryDelivery:
     """One delivery of a job: the first of ack, requeue or reject counts, later calls do nothing."""
 
-    __slots__ = ("_entry", "_owner", "_settled", "_slots")
+    __slots__ = ("_entry", "_give_back", "_reject", "_settled", "_slots")
 
-    def __init__(self, owner: InMemoryJobQueue, entry: _Entry, slots: asyncio.Semaphore) -> None:
-        self._owner = owner
+    def __init__(
+        self,
+        entry: _Entry,
+        slots: asyncio.Semaphore,
+        give_back: Callable[[_Entry], None],
+        reject: Callable[[_Entry], None],
+    ) -> None:
         self._entry = entry
         self._slots = slots
+        self._give_back = give_back
+        self._reject = reject
         self._settled = False
 
     @property
@@ -62,12 +71,12 @@ class MemoryDelivery:
     async def requeue(self) -> None:
         """Give the job back (dead-lettered once it came back more than ``max_deliveries``)."""
         if self._settle():
-            self._owner._return(self._entry)
+            self._give_back(self._entry)
 
     async def reject(self) -> None:
         """Move the job to the ``dead`` list."""
         if self._settle():
-            self._owner._dead_letter(self._entry, "rejected")
+            self._reject(self._entry)
 
     def _settle(self) -> bool:
         if self._settled:
@@ -97,6 +106,8 @@ class InMemoryJobQueue:
         # Unbounded underneath: only enqueue is bounded, so a requeue never fails.
         self._pending: asyncio.Queue[_Entry] = asyncio.Queue()
         self._dispatcher: asyncio.Task[None] | None = None
+        self._dead_pending: asyncio.Queue[_Entry] = asyncio.Queue()
+        self._dead_dispatcher: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.dead: list[JobMessage] = []
         """Dead-lettered jobs, oldest first."""
@@ -138,22 +149,44 @@ class InMemoryJobQueue:
             raise RuntimeError("already consuming")
         slots = asyncio.Semaphore(concurrency)
         self._dispatcher = asyncio.create_task(
-            self._dispatch(handler, slots), name="eco2-job-dispatcher"
+            self._dispatch(handler, slots, self._pending, self._return, self._rejected),
+            name="eco2-job-dispatcher",
+        )
+
+    async def start_consuming_dead_letters(self, handler: Handler) -> None:
+        """Run ``handler`` on each dead-lettered job's copy, one at a time.
+
+        Args:
+            handler: Awaited once per copy; ``requeue`` gives the copy back, the rest drop it.
+        """
+        if self._dead_dispatcher is not None:
+            raise RuntimeError("already consuming dead letters")
+        self._dead_dispatcher = asyncio.create_task(
+            self._dispatch(
+                handler,
+                asyncio.Semaphore(1),
+                self._dead_pending,
+                self._dead_pending.put_nowait,
+                lambda entry: None,
+            ),
+            name="eco2-dead-letter-dispatcher",
         )
 
     async def stop_consuming(self) -> None:
         """Stop taking jobs; deliveries in flight stay with their handlers until settled."""
-        dispatcher, self._dispatcher = self._dispatcher, None
-        if dispatcher is None:
-            return
-        dispatcher.cancel()
-        try:
-            await dispatcher
-        except asyncio.CancelledError:
-            # Re-raise only if the caller itself is being cancelled, not the dispatcher.
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+        dispatchers = (self._dispatcher, self._dead_dispatcher)
+        self._dispatcher = self._dead_dispatcher = None
+        for dispatcher in dispatchers:
+            if dispatcher is None:
+                continue
+            dispatcher.cancel()
+            try:
+                await dispatcher
+            except asyncio.CancelledError:
+                # Re-raise only if the caller itself is being cancelled, not the dispatcher.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
 
     async def ping(self) -> bool:
         """Always reachable."""
@@ -177,19 +210,27 @@ class InMemoryJobQueue:
 
     async def purge(self) -> None:
         """Drop every waiting and dead-lettered job (tests)."""
-        while not self._pending.empty():
-            self._pending.get_nowait()
+        for pending in (self._pending, self._dead_pending):
+            while not pending.empty():
+                pending.get_nowait()
         self.dead.clear()
 
-    async def _dispatch(self, handler: Handler, slots: asyncio.Semaphore) -> None:
+    async def _dispatch(
+        self,
+        handler: Handler,
+        slots: asyncio.Semaphore,
+        source: asyncio.Queue[_Entry],
+        give_back: Callable[[_Entry], None],
+        reject: Callable[[_Entry], None],
+    ) -> None:
         while True:
             await slots.acquire()
             try:
-                entry = await self._pending.get()
+                entry = await source.get()
             except BaseException:
                 slots.release()
                 raise
-            delivery = MemoryDelivery(self, entry, slots)
+            delivery = MemoryDelivery(entry, slots, give_back, reject)
             task = asyncio.create_task(self._run(handler, delivery))
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
@@ -215,9 +256,13 @@ class InMemoryJobQueue:
         else:
             self._pending.put_nowait(_Entry(entry.message, entry.attempt + 1))
 
+    def _rejected(self, entry: _Entry) -> None:
+        self._dead_letter(entry, "rejected")
+
     def _dead_letter(self, entry: _Entry, reason: str) -> None:
         log.warning(
             "job_dead_lettered",
             extra={"job_id": entry.message.job_id, "attempt": entry.attempt, "reason": reason},
         )
         self.dead.append(entry.message)
+        self._dead_pending.put_nowait(_Entry(entry.message, attempt=1))

@@ -7,6 +7,7 @@ Topology, declared by :meth:`RabbitJobQueue.connect` (idempotent)::
                                                  │ max_deliveries times (x-delivery-limit)
                                                  ▼
                        {queue}.dead (fanout exchange) ──▶ {queue}.dead   classic, durable
+                                                      └─────▶ {queue}.dead.end   classic, durable
 
 A message is the JSON object ``{job_id, trace_id, request, enqueued_at}``, persistent, with
 ``message_id`` = job id; the job's trace-context headers (W3C ``traceparent``) travel as AMQP
@@ -15,6 +16,9 @@ is killed again and again is dead-lettered by the broker although no worker live
 reject it. On RabbitMQ 3.10 a job is delivered at most ``max_deliveries + 1`` times: the broker
 dead-letters it when it comes back for the ``max_deliveries + 1``-th time, so the delivery with
 ``attempt > max_deliveries`` is the worker's last chance to finish the job with an error.
+``{queue}.dead`` keeps the dead letters for inspection; the copy in ``{queue}.dead.end`` is
+consumed by the workers, which make sure the job's stream has its terminal event (a delivery
+killed while it was the last chance never wrote one).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from functools import partial
 
 import aio_pika
 from aio_pika.abc import (
+    AbstractChannel,
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustChannel,
@@ -72,6 +77,7 @@ class RabbitJobQueue:
         self._channel: AbstractRobustChannel | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
+        self._dead_consumer: tuple[AbstractChannel, AbstractQueue, str] | None = None
 
     @property
     def queue_name(self) -> str:
@@ -82,6 +88,11 @@ class RabbitJobQueue:
     def dead_letter_name(self) -> str:
         """Name of the dead-letter exchange and of the dead-letter queue."""
         return f"{self._queue_name}.dead"
+
+    @property
+    def dead_end_name(self) -> str:
+        """Name of the queue of dead-letter copies whose jobs' streams the workers end."""
+        return f"{self._queue_name}.dead.end"
 
     async def connect(self) -> None:
         """Open a robust connection and a confirming channel, and declare the topology."""
@@ -95,6 +106,8 @@ class RabbitJobQueue:
             )
             dead_queue = await channel.declare_queue(self.dead_letter_name, durable=True)
             await dead_queue.bind(dead_exchange)
+            dead_end = await channel.declare_queue(self.dead_end_name, durable=True)
+            await dead_end.bind(dead_exchange)
             queue = await channel.declare_queue(
                 self._queue_name,
                 durable=True,
@@ -151,12 +164,36 @@ class RabbitJobQueue:
         await channel.set_qos(prefetch_count=concurrency)
         self._consumer_tag = await queue.consume(partial(self._on_message, handler))
 
+    async def start_consuming_dead_letters(self, handler: Handler) -> None:
+        """Consume ``{queue}.dead.end`` one message at a time on a channel of its own.
+
+        Args:
+            handler: Awaited once per dead-lettered job; it settles the copy.
+        """
+        if self._dead_consumer is not None:
+            raise RuntimeError("already consuming dead letters")
+        channel = await self._require_connection().channel(publisher_confirms=False)
+        try:
+            await channel.set_qos(prefetch_count=1)
+            queue = await channel.get_queue(self.dead_end_name, ensure=False)
+            tag = await queue.consume(partial(self._on_message, handler))
+        except BaseException:
+            await channel.close()
+            raise
+        self._dead_consumer = (channel, queue, tag)
+
     async def stop_consuming(self) -> None:
-        """Cancel the consumer; unacknowledged deliveries stay with their handlers."""
+        """Cancel the consumers; unacknowledged deliveries stay with their handlers."""
+        dead, self._dead_consumer = self._dead_consumer, None
         tag, self._consumer_tag = self._consumer_tag, None
-        if tag is None or self._queue is None or self._is_closed():
+        if self._is_closed():
             return
-        await self._queue.cancel(tag)
+        if tag is not None and self._queue is not None:
+            await self._queue.cancel(tag)
+        if dead is not None:
+            channel, queue, dead_tag = dead
+            await queue.cancel(dead_tag)
+            await channel.close()
 
     async def ping(self) -> bool:
         """True when the connection is open and the job queue exists (passive declare)."""
@@ -179,7 +216,7 @@ class RabbitJobQueue:
         """Close the connection; handlers still running are cancelled, their jobs redelivered."""
         connection = self._connection
         self._connection = self._channel = self._queue = None
-        self._consumer_tag = None
+        self._consumer_tag = self._dead_consumer = None
         if connection is not None and not connection.is_closed:
             await connection.close()
 
@@ -211,9 +248,9 @@ class RabbitJobQueue:
         return [job for job in jobs if job is not None]
 
     async def purge(self) -> None:
-        """Drop every ready message from the job queue and the dead-letter queue (tests)."""
+        """Drop every ready message from the job queue and the dead-letter queues (tests)."""
         channel = self._require_channel()
-        for name in (self._queue_name, self.dead_letter_name):
+        for name in (self._queue_name, self.dead_letter_name, self.dead_end_name):
             queue = await channel.get_queue(name, ensure=False)
             await queue.purge()
 
