@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from eco2.bootstrap import Application
 from eco2.bootstrap.serving import build_embedded
+from eco2.domain.errors import UnavailableError
 from eco2.domain.events import EventType
 from eco2.entrypoints.api.app import create_app
 from tests.fakes.server import free_port
@@ -286,6 +287,39 @@ async def test_every_refusal_has_the_api_error_shape(
     response = await api.request(method, path, content=body, headers=headers)
     assert response.status_code == status
     assert response.json()["error"] == error and "message" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("down", "method", "path"),
+    [
+        ("read", "GET", "/api/v1/chat/some-job"),
+        ("exists", "GET", "/api/v1/chat/some-job/events"),
+        ("publish", "POST", "/api/v1/chat"),
+        ("enqueue", "POST", "/api/v1/chat"),
+    ],
+)
+async def test_an_unreachable_store_or_queue_is_a_503_to_retry(
+    make_app: Callable[..., Application],
+    monkeypatch: pytest.MonkeyPatch,
+    down: str,
+    method: str,
+    path: str,
+) -> None:
+    deps = build_embedded(application=make_app())
+
+    async def unreachable(*_: Any, **__: Any) -> Any:
+        if down == "enqueue":
+            raise ConnectionRefusedError("broker down")
+        raise UnavailableError("event store")
+
+    monkeypatch.setattr(deps.queue if down == "enqueue" else deps.events, down, unreachable)
+    app: FastAPI = create_app(deps)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://eco2.test") as client:
+        response = await client.request(method, path, json={"message": "페트병"})
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "unavailable"
+    assert response.headers["retry-after"] == "2"
 
 
 async def test_a_failing_dependency_is_a_json_500_not_a_stack_trace(

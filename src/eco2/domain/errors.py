@@ -3,6 +3,7 @@
 Eco2Error
 ├── InvalidRequestError     bad input; carries the offending field
 ├── NotConfiguredError      a capability needs a key or URL that is not set
+├── UnavailableError        a store or broker cannot be reached now; retrying may succeed
 └── SubagentError           a sub-agent failed; the job still answers
 """
 
@@ -49,3 +50,15 @@ class StreamEndedError(Eco2Error):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job {job_id}: its stream already ended")
         self.job_id = job_id
+
+
+class UnavailableError(Eco2Error):
+    """A store or broker the call needs cannot be reached now; the same call may succeed later.
+
+    Args:
+        what: What could not be reached ("event store"), for the message.
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"the {what} is unavailable")
+        self.what = what

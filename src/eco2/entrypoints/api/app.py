@@ -24,7 +24,7 @@ from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint, new_trace_id
 from eco2.domain.errors import InvalidRequestError
 from eco2.domain.events import EventType, entry_key
 from eco2.entrypoints.api.body_limit import BodySizeLimit
-from eco2.entrypoints.api.errors import install_error_handlers
+from eco2.entrypoints.api.errors import RETRY_AFTER_S, install_error_handlers
 from eco2.entrypoints.api.fanout import StreamFanout
 from eco2.entrypoints.api.fanout_client import SlowClientError
 from eco2.entrypoints.api.job_state import (
@@ -164,7 +164,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
                 EventType.ERROR,
                 {"code": "enqueue_failed", "message": type(exc).__name__, "trace_id": job.trace_id},
             )
-            return error_response(503, "unavailable", "the job queue is unavailable; retry later")
+            refused = error_response(
+                503, "unavailable", "the job queue is unavailable; retry later"
+            )
+            refused.headers["Retry-After"] = RETRY_AFTER_S
+            return refused
         return ChatAccepted(
             job_id=job.job_id,
             stream_url=f"/api/v1/chat/{job.job_id}/events",

@@ -9,10 +9,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from eco2.domain.errors import UnavailableError
 from eco2.entrypoints.api.body_limit import too_large_body
 from eco2.entrypoints.api.job_state import error_response, field_name
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = "2"
+"""What a 503 tells clients to wait before retrying, in seconds."""
 
 _HTTP_ERRORS = {
     404: "not_found",
@@ -56,6 +60,13 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
             code = _HTTP_ERRORS.get(exc.status_code, "http_error")
             response = error_response(exc.status_code, code, str(exc.detail))
         response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(UnavailableError)
+    async def unavailable(request: Request, exc: UnavailableError) -> JSONResponse:
+        log.warning("request_unavailable", extra={"path": request.url.path, "what": exc.what})
+        response = error_response(503, "unavailable", f"{exc}; retry later")
+        response.headers["Retry-After"] = RETRY_AFTER_S
         return response
 
     @app.exception_handler(Exception)

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eco2.application.ports.events import StreamTail
-from eco2.domain.errors import StreamEndedError
+from eco2.domain.errors import StreamEndedError, UnavailableError
 from eco2.domain.events import EventType, StreamEvent, entry_key
 from eco2.infrastructure.redis.entries import parse_entry, stream_entries, text
 from eco2.infrastructure.redis.group_commit import GroupCommit
@@ -43,6 +47,15 @@ if ARGV[4] == '1' then
 end
 return {seq, id}
 """
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Report Redis refusing, dropping or timing out a connection as ``UnavailableError``."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, ConnectionError) as exc:
+        raise UnavailableError("event store") from exc
 
 
 class RedisEventStream:
@@ -103,14 +116,16 @@ class RedisEventStream:
         Raises:
             TypeError: when ``payload`` is not JSON-serialisable.
             StreamEndedError: when the stream already holds its terminal event.
+            UnavailableError: when Redis cannot be reached (the event may or may not be written).
         """
         data = json.dumps(payload, ensure_ascii=False)
         terminal = "1" if event_type.terminal else "0"
         try:
-            seq, entry_id = await self._appends.call(
-                list(self.job_keys(job_id)),
-                [self._max_len, event_type.value, data, terminal, self._ttl],
-            )
+            with _reachable():
+                seq, entry_id = await self._appends.call(
+                    list(self.job_keys(job_id)),
+                    [self._max_len, event_type.value, data, terminal, self._ttl],
+                )
         except ResponseError as exc:
             if str(exc).startswith("ENDED"):
                 raise StreamEndedError(job_id) from None
@@ -127,13 +142,15 @@ class RedisEventStream:
 
         Raises:
             ValueError: when ``after`` is not an entry id (``"<ms>-<n>"`` or ``"<ms>"``).
+            UnavailableError: when Redis cannot be reached.
         """
         if after is not None:
             entry_key(after)  # raises ValueError on a malformed id
         key = self.stream_key(job_id)
         cursor = after or "0-0"
         while True:
-            response = await self._client.xread({key: cursor}, count=count)
+            with _reachable():
+                response = await self._client.xread({key: cursor}, count=count)
             entries = stream_entries(response)
             events = [e for e in (parse_entry(job_id, raw_id, f) for raw_id, f in entries) if e]
             ids = [raw_id for raw_id, _ in entries if raw_id is not None]
@@ -148,8 +165,13 @@ class RedisEventStream:
         return RedisStreamTail(self._client, self.stream_key)
 
     async def exists(self, job_id: str) -> bool:
-        """Whether the job's stream exists (it expires some time after its terminal event)."""
-        return bool(await self._client.exists(self.stream_key(job_id)))
+        """Whether the job's stream exists (it expires some time after its terminal event).
+
+        Raises:
+            UnavailableError: when Redis cannot be reached.
+        """
+        with _reachable():
+            return bool(await self._client.exists(self.stream_key(job_id)))
 
     async def close(self) -> None:
         """Close the appends' connection, then the Redis client and its connection pool."""
