@@ -15,6 +15,7 @@ from eco2.bootstrap.serving import build_embedded
 from eco2.domain.errors import UnavailableError
 from eco2.domain.events import EventType
 from eco2.entrypoints.api.app import create_app
+from eco2.infrastructure.prometheus.metrics import PrometheusMetrics
 from tests.fakes.server import free_port
 from tests.sse import SseEvent, parse_sse
 
@@ -118,6 +119,8 @@ async def test_malformed_last_event_id_is_a_400(api: httpx.AsyncClient, bad: str
     job_id = (await chat(api, "안녕하세요"))["job_id"]
     response = await api.get(f"/api/v1/chat/{job_id}/events", headers={"Last-Event-ID": bad})
     assert response.status_code == 400 and response.json()["error"] == "invalid_event_id"
+    text = (await api.get("/metrics")).text
+    assert 'chat_stream_recovery_total{status="error",type="catch_up"} 1.0' in text
 
 
 async def test_metrics_endpoint_shows_http_sse_and_pipeline_metrics(api: httpx.AsyncClient) -> None:
@@ -320,6 +323,10 @@ async def test_an_unreachable_store_or_queue_is_a_503_to_retry(
     assert response.status_code == 503, response.text
     assert response.json()["error"] == "unavailable"
     assert response.headers["retry-after"] == "2"
+    if down == "enqueue":
+        assert isinstance(deps.metrics, PrometheusMetrics)
+        failed = {"intent": "other", "error_type": "enqueue_failed"}
+        assert deps.metrics.registry.get_sample_value("chat_errors_total", failed) == 1
 
 
 async def test_a_failing_dependency_is_a_json_500_not_a_stack_trace(

@@ -557,7 +557,12 @@ def test_langsmith_key_comes_from_its_secret_and_tracing_is_set_on_the_worker(
     assert env["LANGCHAIN_TRACING_V2"]["value"] == "true"
     assert env["LANGCHAIN_PROJECT"]["value"]
     assert env["LANGCHAIN_API_KEY"]["valueFrom"] == {
-        "secretKeyRef": {"name": "langsmith-credentials", "key": "LANGCHAIN_API_KEY"}
+        # optional: without the Secret the worker runs untraced instead of failing to start
+        "secretKeyRef": {
+            "name": "langsmith-credentials",
+            "key": "LANGCHAIN_API_KEY",
+            "optional": True,
+        }
     }
     for deployment in (o for o in objects if o["kind"] == "Deployment"):
         for main in containers(deployment):

@@ -9,13 +9,25 @@ from collections.abc import Callable
 import pytest
 from prometheus_client import CollectorRegistry
 
+from eco2.application.ports.llm import IntentPrediction
 from eco2.application.ports.metrics import MetricsPort, StreamTracker
 from eco2.bootstrap import Application
 from eco2.domain.chat import ChatJob, ChatRequest
+from eco2.domain.errors import StreamEndedError
+from eco2.domain.events import EventType
 from eco2.infrastructure.llm.offline_models import OfflineAnswerModel
 from eco2.infrastructure.prometheus.metrics import PrometheusMetrics
 from eco2.infrastructure.prometheus.noop import NoOpMetrics, NoOpStreamTracker
 from tests.fakes.ports import FailingWeather
+
+
+class HangingClassifier:
+    """An intent classifier that never answers (a hung model server)."""
+
+    async def classify(self, text: str) -> IntentPrediction:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
 
 # name: (type, labels, buckets) — DESIGN.md §5
 CONTRACT: dict[str, tuple[str, tuple[str, ...], tuple[float, ...] | None]] = {
@@ -120,6 +132,7 @@ async def test_a_job_records_nodes_subagents_and_the_stream(
     )
     assert sample(m, "chat_node_duration_seconds_count", node="intent", status="ok") == 1
     assert sample(m, "chat_subagent_calls_total", subagent="weather", status="failed") == 1
+    assert sample(m, "chat_errors_total", intent="waste", error_type="failed") == 1
     assert sample(m, "chat_subagent_duration_seconds_count", subagent="waste_rag") == 1
     assert sample(m, "chat_rag_feedback_total", quality="good", fallback="none") == 1
     assert sample(m, "chat_time_to_first_token_seconds_count", intent="waste") == 1
@@ -147,6 +160,41 @@ async def test_the_active_gauge_does_not_leak_on_timeout_or_cancellation(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert sample(app.metrics, "chat_stream_active") == 0
+
+
+async def test_a_job_given_up_unrun_counts_one_unclassified_failure_and_no_stream(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    assert isinstance(app.metrics, PrometheusMetrics)
+    m = app.metrics
+    job = ChatJob(ChatRequest("페트병 어떻게 버려?"))
+    await app.events.publish(job.job_id, EventType.QUEUED, {})
+    await app.process_chat.fail(job, "delivery_limit", "gave up")
+    with pytest.raises(StreamEndedError):  # ended already: an earlier delivery wrote it
+        await app.process_chat.fail(job, "delivery_limit", "gave up")
+    assert sample(m, "chat_stream_active") == 0
+    assert sample(m, "chat_errors_total", intent="other", error_type="delivery_limit") == 1
+    assert sample(m, "chat_requests_total", intent="other", status="error", provider="offline") == 1
+    # Not the general intent's: an unrun job's ~0 s would count as a fast general answer.
+    assert (
+        sample(m, "chat_request_duration_seconds_count", intent="general", provider="offline") == 0
+    )
+    assert sample(m, "chat_stream_requests_total", status="error") == 0
+
+
+async def test_a_job_failing_before_classification_is_billed_to_no_intent(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app(classifier=HangingClassifier())
+    assert isinstance(app.metrics, PrometheusMetrics)
+    await app.process_chat.execute(ChatJob(ChatRequest("페트병 어떻게 버려?")), timeout_s=0.2)
+    m = app.metrics
+    assert sample(m, "chat_errors_total", intent="other", error_type="timeout") == 1
+    assert (
+        sample(m, "chat_request_duration_seconds_count", intent="general", provider="offline") == 0
+    )
+    assert sample(m, "chat_stream_active") == 0
 
 
 def test_a_fresh_registry_per_instance() -> None:

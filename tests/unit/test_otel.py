@@ -143,3 +143,14 @@ async def test_spans_reach_an_otlp_http_receiver(
     await asyncio.to_thread(provider.shutdown)  # flushes the batch processor over HTTP
     assert "chat job" in state.spans and "node character" in state.spans
     assert state.content_types[0] == "application/x-protobuf"
+
+
+def test_the_provider_name_is_the_semantic_conventions_one() -> None:
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    from eco2.infrastructure.llm.offline_models import OfflineAnswerModel
+    from eco2.pipeline.genai_spans import provider_name
+
+    assert provider_name(ChatOpenAI(model="gpt-4o-mini", api_key=SecretStr("sk-test"))) == "openai"
+    assert provider_name(OfflineAnswerModel()) == "eco2-offline"  # no convention names it

@@ -8,8 +8,14 @@ from eco2.application.ports.metrics import MetricsPort, StreamTracker
 from eco2.application.ports.pipeline import NodeProgress, PipelineResult
 from eco2.domain.events import NodePhase
 from eco2.domain.intents import Subagent
+from eco2.domain.subagents import SubagentStatus
 
 _SUBAGENTS = frozenset(s.value for s in Subagent) | {"rag_fallback"}
+_SUBAGENT_ERRORS = frozenset({SubagentStatus.FAILED.value, SubagentStatus.TIMEOUT.value})
+"""Sub-agent outcomes counted as errors (``empty`` and ``not_configured`` are answers too)."""
+UNCLASSIFIED = "unclassified"
+"""Intent of a job that failed before the intent node classified it (not ``general``: its
+time would count towards the general-answer SLO). Metrics adapters record it as ``other``."""
 
 
 class JobMetrics:
@@ -29,7 +35,7 @@ class JobMetrics:
         self._first_token: float | None = None
         self._rag_quality: str | None = None
         self._rag_fallback = "none"
-        self._intent = "general"  # until the intent node has classified the message
+        self._intent = UNCLASSIFIED  # until the intent node has classified the message
         self.stream: StreamTracker = metrics.stream(provider)
 
     def progress(self, update: NodeProgress) -> None:
@@ -40,6 +46,8 @@ class JobMetrics:
         self._metrics.node_finished(update.node, update.status, seconds)
         if update.node in _SUBAGENTS:
             self._metrics.subagent_call(update.node, update.status, seconds)
+            if update.status in _SUBAGENT_ERRORS:
+                self._metrics.error(self._intent, update.status)
         if update.node == "intent" and update.detail.get("intents"):
             self._intent = str(update.detail["intents"][0])
         if update.node == Subagent.WASTE_RAG.value:
@@ -75,6 +83,12 @@ class JobMetrics:
         self._metrics.error(self._intent, error_type)
         self._metrics.request_finished(self._intent, "error", self._provider, self._elapsed())
         self.stream.finish("error")
+
+    @staticmethod
+    def gave_up(metrics: MetricsPort, provider: str, error_type: str) -> None:
+        """Record a job ended without running (no stream, no duration worth an intent's SLO)."""
+        metrics.error(UNCLASSIFIED, error_type)
+        metrics.request_finished(UNCLASSIFIED, "error", provider, 0.0)
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self._started

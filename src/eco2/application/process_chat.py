@@ -164,8 +164,14 @@ class ProcessChat:
         raise RuntimeError("pipeline ended without a result")
 
     async def fail(self, job: ChatJob, code: str, message: str) -> None:
-        """End a job that never ran (invalid, out of deliveries) with an ``error`` event."""
-        await self._fail(job, code, message, JobMetrics(self._metrics, self._provider))
+        """End a job that never ran (out of deliveries) with an ``error`` event.
+
+        Recorded as one failed request of an unclassified intent, with no stream metrics: it
+        streamed nothing, and its earlier deliveries' time says nothing about any intent.
+        """
+        await self._publish_error(job, code, message)
+        job.status = JobStatus.ERROR
+        JobMetrics.gave_up(self._metrics, self._provider, code)
 
     async def _end_failed(
         self, job: ChatJob, out: TokenCoalescer, code: str, message: str, measured: JobMetrics
@@ -190,6 +196,11 @@ class ProcessChat:
             log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
 
     async def _fail(self, job: ChatJob, code: str, message: str, measured: JobMetrics) -> None:
+        await self._publish_error(job, code, message)
+        measured.failed(code)
+        job.status = JobStatus.ERROR
+
+    async def _publish_error(self, job: ChatJob, code: str, message: str) -> None:
         await asyncio.shield(
             self._events.publish(
                 job.job_id,
@@ -197,8 +208,6 @@ class ProcessChat:
                 {"code": code, "message": message, "trace_id": job.trace_id},
             )
         )
-        measured.failed(code)
-        job.status = JobStatus.ERROR
 
 
 def _progress_payload(update: NodeProgress) -> dict[str, Any]:

@@ -18,6 +18,15 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+# LangChain's ``_llm_type`` → the GenAI semantic conventions' ``gen_ai.provider.name``.
+_PROVIDER_NAMES = {"openai-chat": "openai", "azure-openai-chat": "azure.ai.openai"}
+
+
+def provider_name(model: BaseChatModel) -> str:
+    """``gen_ai.provider.name`` of ``model`` (its LangChain type when no convention names it)."""
+    llm_type = str(getattr(model, "_llm_type", "unknown"))
+    return _PROVIDER_NAMES.get(llm_type, llm_type)
+
 
 def model_name(model: BaseChatModel) -> str:
     """The model's name as the GenAI attributes want it."""
@@ -60,7 +69,7 @@ def model_call(tracer: trace.Tracer, model: BaseChatModel) -> Iterator[ModelCall
     name = model_name(model)
     with tracer.start_as_current_span(f"chat {name}", kind=SpanKind.CLIENT) as span:
         span.set_attribute("gen_ai.operation.name", "chat")
-        span.set_attribute("gen_ai.provider.name", getattr(model, "_llm_type", "unknown"))
+        span.set_attribute("gen_ai.provider.name", provider_name(model))
         span.set_attribute("gen_ai.request.model", name)
         call = ModelCall(span)
         try:

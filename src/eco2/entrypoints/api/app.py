@@ -16,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
+from eco2.application.job_metrics import UNCLASSIFIED
 from eco2.application.ports.events import EventStreamPort
 from eco2.application.ports.jobs import JobMessage, JobQueuePort
 from eco2.application.ports.metrics import MetricsPort
@@ -159,6 +160,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
                 await deps.queue.enqueue(message)
         except Exception as exc:
             log.exception("enqueue_failed", extra={"job_id": job.job_id})
+            deps.metrics.error(UNCLASSIFIED, "enqueue_failed")
             await deps.events.publish(
                 job.job_id,
                 EventType.ERROR,
@@ -224,20 +226,12 @@ def create_app(deps: ApiDeps) -> FastAPI:
         after: str | None = Query(default=None, description="Resume after this entry id."),
     ) -> Any:
         position = last_event_id or after
+        field = "Last-Event-ID" if last_event_id else "after"
+        refusal = await _refuse_follow(deps.events, job_id, position, field)
         if position is not None:
-            try:
-                entry_key(position)
-            except ValueError:
-                field = "Last-Event-ID" if last_event_id else "after"
-                return error_response(400, "invalid_event_id", f"{field}: not a stream entry id")
-        if not await deps.events.exists(job_id):
-            return error_response(404, "not_found", f"no job {job_id}")
-        if position is not None:
-            if not await _in_stream(deps.events, job_id, position):
-                field = "Last-Event-ID" if last_event_id else "after"
-                message = f"{field}: past the end of this job's stream"
-                return error_response(400, "invalid_event_id", message)
-            deps.metrics.stream_recovery("catch_up", "success")
+            deps.metrics.stream_recovery("catch_up", "error" if refusal else "success")
+        if refusal is not None:
+            return refusal
 
         async def stream(write: Write) -> None:
             # The fan-out writes encoded, batched frames and the keep-alive comments; the
@@ -282,6 +276,23 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return files("eco2.entrypoints.api").joinpath("static/index.html").read_text("utf-8")
 
     return app
+
+
+async def _refuse_follow(
+    events: EventStreamPort, job_id: str, position: str | None, field: str
+) -> JSONResponse | None:
+    """The refusal of a request to follow ``job_id`` from ``position`` (named ``field``), if any."""
+    if position is not None:
+        try:
+            entry_key(position)
+        except ValueError:
+            return error_response(400, "invalid_event_id", f"{field}: not a stream entry id")
+    if not await events.exists(job_id):
+        return error_response(404, "not_found", f"no job {job_id}")
+    if position is not None and not await _in_stream(events, job_id, position):
+        message = f"{field}: past the end of this job's stream"
+        return error_response(400, "invalid_event_id", message)
+    return None
 
 
 async def _in_stream(events: EventStreamPort, job_id: str, position: str) -> bool:

@@ -20,7 +20,7 @@ RAG_QUALITIES = frozenset({"good", "partial", "poor"})
 RAG_FALLBACKS = frozenset({"none", "web_search", "general_model", "failed"})
 ERROR_TYPES = frozenset(
     {"timeout", "internal_error", "invalid_job", "delivery_limit", "enqueue_failed", "cancelled"}
-    | {s.value for s in SubagentStatus}
+    | {SubagentStatus.FAILED.value}  # a sub-agent's (its "timeout" is the same word)
 )
 TOKEN_TYPES = frozenset({"input", "output"})
 PROVIDERS_EXTERNAL = frozenset(
