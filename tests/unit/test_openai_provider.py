@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from eco2.bootstrap import Application, ConfigurationError, build_classifier
 from eco2.domain.chat import ChatJob, ChatRequest
 from eco2.domain.events import EventType
 from eco2.domain.intents import Intent
 from eco2.infrastructure.llm.openai_provider import OpenAIIntentClassifier, build_chat_model
+from eco2.infrastructure.prometheus.metrics import PrometheusMetrics
 from eco2.settings import LLMSettings, Settings
 from tests.fakes.openai_server import ANSWER, FakeOpenAI, running_fake_openai
 
@@ -37,6 +41,7 @@ async def test_structured_intent_classification(fake_openai: FakeOpenAI) -> None
     assert isinstance(classifier, OpenAIIntentClassifier)
     prediction = await classifier.classify("소파 버리는 방법이랑 내일 날씨")
     assert prediction.intents == (Intent.BULK_WASTE, Intent.WEATHER)
+    assert prediction.usage == {"input_tokens": 42, "output_tokens": 1}  # the server's usage
     request = fake_openai.requests[-1]
     assert request["model"] == "fake-model-1"
     assert request["tools"][0]["function"]["name"] == "IntentOutput"
@@ -52,14 +57,35 @@ async def test_streamed_answer_with_usage_through_the_graph(
     model = build_chat_model(
         model=llm.model, api_key=llm.api_key, base_url=llm.base_url, timeout_s=5, max_retries=0
     )
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
     app = make_app(
         settings,
         classifier=OpenAIIntentClassifier(model),
         answer_model=model,
         general_model=model,
+        tracer=provider.get_tracer("test"),
     )
     job = ChatJob(ChatRequest("페트병 어떻게 버려?"))
     outcome = await app.process_chat.execute(job)
+    # Both model calls, the classifier's included, are GenAI spans under their nodes, and
+    # their tokens are counted per node.
+    spans = exporter.get_finished_spans()
+    nodes = {s.name: s.context.span_id for s in spans if s.name.startswith("node ")}
+    calls = {
+        s.parent.span_id: dict(s.attributes or {})
+        for s in spans
+        if s.name == "chat fake-model-1" and s.parent is not None
+    }
+    intent_call = calls[nodes["node intent"]]
+    assert intent_call["gen_ai.provider.name"] == "openai"
+    assert intent_call["gen_ai.usage.input_tokens"] == 42
+    assert nodes["node answer"] in calls
+    assert isinstance(app.metrics, PrometheusMetrics)
+    for node in ("intent", "answer"):
+        labels = {"node": node, "provider": "openai", "type": "input"}
+        assert app.metrics.registry.get_sample_value("chat_llm_tokens_total", labels) == 42
     assert outcome is not None
     assert outcome.intents == ["waste"]
     assert outcome.answer == ANSWER

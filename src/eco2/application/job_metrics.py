@@ -44,6 +44,14 @@ class JobMetrics:
             return
         seconds = update.duration_ms / 1000
         self._metrics.node_finished(update.node, update.status, seconds)
+        usage = update.detail.get("usage")
+        if usage:  # the node's model calls (answer, intent, general, rag_fallback, …)
+            self._metrics.llm_tokens(
+                update.node,
+                self._provider,
+                int(usage.get("input_tokens", 0)),
+                int(usage.get("output_tokens", 0)),
+            )
         if update.node in _SUBAGENTS:
             self._metrics.subagent_call(update.node, update.status, seconds)
             if update.status in _SUBAGENT_ERRORS:
@@ -68,12 +76,6 @@ class JobMetrics:
         m.request_finished(intent, "success", self._provider, self._elapsed())
         if self._first_token is not None:
             m.time_to_first_token(intent, self._first_token - self._started)
-        m.llm_tokens(
-            "answer",
-            self._provider,
-            result.usage.get("input_tokens", 0),
-            result.usage.get("output_tokens", 0),
-        )
         if self._rag_quality is not None:
             m.rag_feedback(self._rag_quality, self._rag_fallback)
         self.stream.finish("recovered" if self._attempt > 1 else "success")

@@ -3,20 +3,45 @@
 A LangChain callback would also see every call, but attaching one switches LangChain's callback
 machinery on for every runnable and every token (measured by ``eco2 bench overhead``); the node
 already holds the first chunk's time and the final usage, so it records the span itself.
-Attributes follow the GenAI semantic conventions; message text is never recorded.
+Attributes follow the GenAI semantic conventions; message text is never recorded. The token
+usage of the calls a node makes is also added up for that node (:func:`counting_usage`), so the
+``chat_llm_tokens_total{node}`` metric sees every model call, not only the answer's.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+_node_usage: ContextVar[dict[str, int] | None] = ContextVar("eco2_node_usage", default=None)
+
+
+@runtime_checkable
+class ModelBackedClassifier(Protocol):
+    """An intent classifier that asks a chat model (its call gets a GenAI span like any other)."""
+
+    chat_model: BaseChatModel
+
+
+@contextmanager
+def counting_usage() -> Iterator[dict[str, int]]:
+    """Add up the token usage of the model calls made inside (one node's)."""
+    usage = {"input_tokens": 0, "output_tokens": 0}
+    token = _node_usage.set(usage)
+    try:
+        yield usage
+    finally:
+        _node_usage.reset(token)
+
 
 # LangChain's ``_llm_type`` → the GenAI semantic conventions' ``gen_ai.provider.name``.
 _PROVIDER_NAMES = {"openai-chat": "openai", "azure-openai-chat": "azure.ai.openai"}
@@ -56,11 +81,20 @@ class ModelCall:
             self.span.set_attribute("gen_ai.response.time_to_first_chunk", self.first_chunk_s)
         usage = getattr(message, "usage_metadata", None) if message is not None else None
         if usage:
-            self.span.set_attribute("gen_ai.usage.input_tokens", int(usage["input_tokens"]))
-            self.span.set_attribute("gen_ai.usage.output_tokens", int(usage["output_tokens"]))
+            self.usage(usage)
         meta = getattr(message, "response_metadata", None) or {}
         if meta.get("model_name"):
             self.span.set_attribute("gen_ai.response.model", str(meta["model_name"]))
+
+    def usage(self, usage: Mapping[str, int]) -> None:
+        """Record the call's token usage on its span and towards its node's total."""
+        input_tokens, output_tokens = int(usage["input_tokens"]), int(usage["output_tokens"])
+        self.span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
+        self.span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+        total = _node_usage.get()
+        if total is not None:
+            total["input_tokens"] += input_tokens
+            total["output_tokens"] += output_tokens
 
 
 @contextmanager

@@ -10,10 +10,15 @@ from eco2.domain.intents import Intent
 
 @dataclass(frozen=True, slots=True)
 class IntentPrediction:
-    """Intents found in a message, primary first, with per-intent confidence in [0, 1]."""
+    """Intents found in a message, primary first, with per-intent confidence in [0, 1].
+
+    ``usage`` holds the ``input_tokens`` and ``output_tokens`` of the model call behind the
+    prediction; it is empty for a classifier that calls no model.
+    """
 
     intents: tuple[Intent, ...]
     scores: dict[str, float] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)
 
     @property
     def primary(self) -> Intent:

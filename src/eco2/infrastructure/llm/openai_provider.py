@@ -65,16 +65,28 @@ class OpenAIIntentClassifier:
     """
 
     def __init__(self, model: BaseChatModel) -> None:
+        self.chat_model = model
+        """The model asked (the pipeline records its call as a GenAI span)."""
         self._structured: Runnable[Any, Any] = model.with_structured_output(
-            IntentOutput, method="function_calling"
+            IntentOutput, method="function_calling", include_raw=True
         )
         self._system = SystemMessage(_instructions())
 
     async def classify(self, text: str) -> IntentPrediction:
-        """Classify ``text``; unknown labels become ``general``, duplicates are dropped."""
+        """Classify ``text``; unknown labels become ``general``, duplicates are dropped.
+
+        A reply that does not parse is ``general``; the call's token usage is kept either way.
+        """
         output = await self._structured.ainvoke(
             [self._system, HumanMessage(text)], config={"run_name": "intent_classifier"}
         )
-        labels = output.intents if isinstance(output, IntentOutput) else []
+        parsed = output.get("parsed") if isinstance(output, dict) else None
+        labels = parsed.intents if isinstance(parsed, IntentOutput) else []
         intents = tuple(dict.fromkeys(Intent.parse(label) for label in labels)) or (Intent.GENERAL,)
-        return IntentPrediction(intents, {i.value: 1.0 for i in intents})
+        raw = output.get("raw") if isinstance(output, dict) else None
+        usage = getattr(raw, "usage_metadata", None) or {}
+        return IntentPrediction(
+            intents,
+            {i.value: 1.0 for i in intents},
+            {k: int(usage[k]) for k in ("input_tokens", "output_tokens") if k in usage},
+        )

@@ -10,6 +10,7 @@ from langgraph.types import Command
 from opentelemetry.trace import Status, StatusCode
 
 from eco2.pipeline.context import PipelineContext
+from eco2.pipeline.genai_spans import counting_usage
 from eco2.pipeline.state import ChatState
 
 NodeFn = Callable[[ChatState, Runtime[PipelineContext]], Awaitable[Any]]
@@ -27,6 +28,7 @@ def instrumented(name: str, fn: NodeFn) -> GraphNode:
     """Return ``fn`` wrapped in a ``node {name}`` span, emitting ``progress`` events around it.
 
     A sub-agent node's status is its context's status; other nodes are ``ok`` unless they raise.
+    A node that called a model reports the calls' token usage in its ``finished`` detail.
     """
 
     async def node(state: ChatState, *, runtime: Runtime[PipelineContext]) -> Any:
@@ -36,9 +38,12 @@ def instrumented(name: str, fn: NodeFn) -> GraphNode:
         write({"kind": "progress", "node": name, "phase": "started", "at_ms": started})
         status: str = "error"
         detail: dict[str, Any] = {}
-        with ctx.ports.tracer.start_as_current_span(
-            f"node {name}", attributes={"eco2.node": name, "eco2.job_id": ctx.job_id}
-        ) as span:
+        with (
+            ctx.ports.tracer.start_as_current_span(
+                f"node {name}", attributes={"eco2.node": name, "eco2.job_id": ctx.job_id}
+            ) as span,
+            counting_usage() as usage,
+        ):
             try:
                 result = await fn(state, runtime)
                 status, detail = _status_of(result)
@@ -47,6 +52,8 @@ def instrumented(name: str, fn: NodeFn) -> GraphNode:
                 span.set_attribute("eco2.status", status)
                 if status in ("error", "failed", "timeout"):
                     span.set_status(Status(StatusCode.ERROR, status))
+                if any(usage.values()):  # the node called a model: its tokens, for the metrics
+                    detail["usage"] = dict(usage)
                 _finished(write, name, started, ctx.elapsed_ms(), status, detail)
 
     node.__name__ = name
