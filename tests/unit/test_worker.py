@@ -20,6 +20,7 @@ from eco2.entrypoints.worker import runner as worker_runner
 from eco2.entrypoints.worker.runner import ChatWorker
 from eco2.infrastructure.llm.offline_models import OfflineAnswerModel
 from eco2.infrastructure.memory.job_queue import InMemoryJobQueue
+from eco2.infrastructure.prometheus.metrics import PrometheusMetrics
 
 
 @dataclass
@@ -80,6 +81,9 @@ async def test_redelivery_emits_retry_then_starts_over(
     await worker_for(app).handle(delivery)
     events = await stream(app, delivery.message.job_id)
     assert events[0].type is EventType.RETRY and events[0].payload == {"attempt": 2}
+    # Its time since enqueued_at includes the earlier run: not a queue wait.
+    assert isinstance(app.metrics, PrometheusMetrics)
+    assert app.metrics.registry.get_sample_value("chat_queue_wait_seconds_count") == 0
     assert events[-1].type is EventType.DONE
     assert delivery.outcome == ["ack"]
 

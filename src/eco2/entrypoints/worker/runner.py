@@ -186,7 +186,8 @@ class ChatWorker:
                 log.warning("job_already_ended", extra={"job_id": job.job_id})
                 await delivery.ack()
                 return
-        self._metrics.queue_wait(time.time() - message.enqueued_at)
+        if delivery.attempt == 1:  # a redelivery's enqueued_at includes its earlier runs
+            self._metrics.queue_wait(time.time() - message.enqueued_at)
         self._metrics.jobs_in_flight(+1)
         span = self._tracer.start_span(
             "chat job",
