@@ -15,6 +15,7 @@ from eco2.application.ports.pipeline import TokenDelta
 from eco2.application.process_chat import ProcessChat
 from eco2.bootstrap import Application
 from eco2.domain.chat import new_job_id, new_trace_id
+from eco2.domain.errors import UnavailableError
 from eco2.domain.events import EventType, StreamEvent
 from eco2.entrypoints.worker import runner as worker_runner
 from eco2.entrypoints.worker.runner import ChatWorker
@@ -306,8 +307,9 @@ async def test_a_dead_letter_is_handed_back_while_its_stream_cannot_be_written(
 async def test_a_job_whose_last_delivery_could_not_end_it_is_ended_from_the_dead_letters(
     make_app: Callable[..., Application],
 ) -> None:
-    # max_deliveries=0: the first delivery is the last chance; its error write fails, the
-    # handler fails, the job is dead-lettered, and the copy is ended once the store is back.
+    # max_deliveries=0: the first delivery is the last chance; its error write fails (not as
+    # an unreachable store, which would hold the job), the handler fails, the job is
+    # dead-lettered, and the copy is ended on the dead-letter consumer's second try.
     app = make_app()
     queue = InMemoryJobQueue(max_deliveries=0)
     outage = Outage(app.events, failures=2)
@@ -333,3 +335,76 @@ async def test_a_job_whose_last_delivery_could_not_end_it_is_ended_from_the_dead
     assert [e.payload["code"] for e in events if e.type.terminal] == ["delivery_limit"]
     assert [m.job_id for m in await queue.dead_letters()] == [message.job_id]
     assert outage.failures == 0
+
+
+class StoreOutage(Outage):
+    """The first ``failures`` writes meet an unreachable event store."""
+
+    async def publish(self, job_id: str, type_: EventType, payload: dict[str, Any]) -> str:
+        if self.failures > 0:
+            self.failures -= 1
+            raise UnavailableError("event store")
+        result: str = await self._inner.publish(job_id, type_, payload)
+        return result
+
+
+async def test_an_unreachable_store_holds_the_job_instead_of_spending_its_deliveries(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    queue = InMemoryJobQueue(max_deliveries=1)
+    outage = StoreOutage(app.events, failures=3)
+    worker = ChatWorker(
+        queue,
+        ProcessChat(app.pipeline, outage, metrics=app.metrics),
+        outage,
+        metrics=app.metrics,
+        freeze_heap=False,
+        store_retry_s=0.01,
+    )
+    attempts: list[int] = []
+    handle = worker.handle
+
+    async def recording(delivery: Any) -> None:
+        attempts.append(delivery.attempt)
+        await handle(delivery)
+
+    worker.handle = recording  # type: ignore[method-assign]
+    message = job()
+    await worker.start()
+    try:
+        await queue.enqueue(message)
+        deadline = time.monotonic() + 10
+        while not [e for e in await stream(app, message.job_id) if e.type.terminal]:
+            assert time.monotonic() < deadline, "the held job never ended"
+            await asyncio.sleep(0.01)
+    finally:
+        await worker.stop()
+    events = await stream(app, message.job_id)
+    assert attempts == [1] and not await queue.dead_letters()
+    assert outage.failures == 0
+    assert events[0].type is EventType.RETRY and events[0].payload == {"attempt": 1}
+    assert events[-1].type is EventType.DONE
+    tokens = "".join(e.payload["text"] for e in events if e.type is EventType.TOKEN)
+    assert tokens == events[-1].payload["answer"]
+
+
+async def test_a_last_chance_error_waits_for_the_store_instead_of_dead_lettering_silently(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    outage = StoreOutage(app.events, failures=2)
+    worker = ChatWorker(
+        InMemoryJobQueue(),
+        ProcessChat(app.pipeline, outage, metrics=app.metrics),
+        outage,
+        metrics=app.metrics,
+        freeze_heap=False,
+        max_deliveries=1,
+        store_retry_s=0.01,
+    )
+    delivery = FakeDelivery(job(), attempt=2)
+    await worker.handle(delivery)
+    [event] = await stream(app, delivery.message.job_id)
+    assert event.type is EventType.ERROR and event.payload["code"] == "delivery_limit"
+    assert delivery.outcome == ["reject"]

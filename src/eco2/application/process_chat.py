@@ -21,7 +21,7 @@ from eco2.application.ports.pipeline import (
 )
 from eco2.application.token_coalescer import TokenCoalescer
 from eco2.domain.chat import ChatJob, JobStatus
-from eco2.domain.errors import StreamEndedError
+from eco2.domain.errors import StreamEndedError, UnavailableError
 from eco2.domain.events import EventType, NodePhase, NodeTiming
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ class ProcessChat:
         Raises:
             asyncio.CancelledError: without a terminal event: the caller requeues the job
                 (shutdown) or fails it.
+            UnavailableError: the event store could not be reached, not even for an ``error``
+                event: the caller runs the job again once it is back.
         """
         job.status = JobStatus.RUNNING
         measured = JobMetrics(self._metrics, self._provider, attempt)
@@ -119,7 +121,9 @@ class ProcessChat:
             message = f"no answer within {timeout_s:g} s"
             await self._end_failed(job, out, "timeout", message, measured)
             return None
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, UnavailableError):
+            # Cancelled: requeued or failed by the caller. Store unreachable: no error event can
+            # be written either; the caller runs the job again once the store is back.
             out.discard()
             raise
         except Exception as exc:  # the job must end with a terminal event whatever happened

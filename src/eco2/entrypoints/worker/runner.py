@@ -2,7 +2,8 @@
 
 A job is acknowledged only after its terminal event is written. A redelivered job first emits
 ``retry`` (clients drop the partial answer) and starts over. On shutdown the worker stops
-taking jobs, lets in-flight ones finish for a grace period, then requeues the rest. Every
+taking jobs, lets in-flight ones finish for a grace period, then requeues the rest. While the
+event store is unreachable a job's delivery is held and its writes retried, not requeued. Every
 dead-lettered job's stream is given its terminal event if it has none yet (its last delivery
 was killed, or could not reach the stream): DESIGN.md §4 wants one on every stream.
 """
@@ -13,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -23,12 +25,14 @@ from eco2.application.ports.jobs import Delivery, JobQueuePort
 from eco2.application.ports.metrics import MetricsPort
 from eco2.application.process_chat import ProcessChat
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
-from eco2.domain.errors import InvalidRequestError, StreamEndedError
+from eco2.domain.errors import InvalidRequestError, StreamEndedError, UnavailableError
 from eco2.domain.events import EventType
 from eco2.entrypoints.heap import freeze_startup_heap
 from eco2.infrastructure.telemetry.otel import extract_context
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+_STORE_RETRY_MAX_S = 30.0
 
 
 def request_from(raw: dict[str, Any]) -> ChatRequest:
@@ -70,6 +74,8 @@ class ChatWorker:
             garbage collection, which otherwise walks them again on every full collection.
         dead_letter_retry_s: Pause before a dead letter whose stream could not be written is
             handed over again.
+        store_retry_s: First pause before a job's write is tried again while the event store
+            is unreachable (doubling up to 30 s); the delivery is held meanwhile.
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class ChatWorker:
         tracer: trace.Tracer | None = None,
         freeze_heap: bool = True,
         dead_letter_retry_s: float = 5.0,
+        store_retry_s: float = 1.0,
     ) -> None:
         self._queue = queue
         self._process_chat = process_chat
@@ -99,6 +106,7 @@ class ChatWorker:
         self._inflight: set[asyncio.Task[Any]] = set()
         self._freeze_heap = freeze_heap
         self._dead_letter_retry_s = dead_letter_retry_s
+        self._store_retry_s = store_retry_s
 
     @property
     def inflight(self) -> int:
@@ -156,11 +164,11 @@ class ChatWorker:
             request = request_from(message.request)
         except InvalidRequestError as exc:
             log.warning("job_rejected_invalid", extra={"job_id": message.job_id})
+            payload = {"code": "invalid_job", "message": exc.message, "trace_id": message.trace_id}
             with contextlib.suppress(StreamEndedError):  # ended already: nothing to add
-                await self._events.publish(
+                await self._while_store_down(
                     message.job_id,
-                    EventType.ERROR,
-                    {"code": "invalid_job", "message": exc.message, "trace_id": message.trace_id},
+                    lambda: self._events.publish(message.job_id, EventType.ERROR, payload),
                 )
             await delivery.reject()
             return
@@ -168,9 +176,10 @@ class ChatWorker:
         if delivery.attempt > self._max_deliveries:
             # Every earlier attempt died without a terminal event (a crash loop): give up.
             log.error("job_delivery_limit", extra={"job_id": job.job_id})
+            reason = f"the job failed {delivery.attempt - 1} times"
             with contextlib.suppress(StreamEndedError):
-                await self._process_chat.fail(
-                    job, "delivery_limit", f"the job failed {delivery.attempt - 1} times"
+                await self._while_store_down(
+                    job.job_id, lambda: self._process_chat.fail(job, "delivery_limit", reason)
                 )
             await delivery.reject()
             return
@@ -179,8 +188,11 @@ class ChatWorker:
                 "job_redelivered", extra={"job_id": job.job_id, "attempt": delivery.attempt}
             )
             try:
-                await self._events.publish(
-                    job.job_id, EventType.RETRY, {"attempt": delivery.attempt}
+                await self._while_store_down(
+                    job.job_id,
+                    lambda: self._events.publish(
+                        job.job_id, EventType.RETRY, {"attempt": delivery.attempt}
+                    ),
                 )
             except StreamEndedError:  # an earlier delivery ended it, then lost its ack
                 log.warning("job_already_ended", extra={"job_id": job.job_id})
@@ -202,7 +214,9 @@ class ChatWorker:
         )
         try:
             with trace.use_span(span, end_on_exit=True):
-                await self._process_chat.execute(job, delivery.attempt, self._job_timeout_s)
+                await self._execute(job, delivery.attempt)
+        except StreamEndedError:  # the retry before running it again in place found it ended
+            log.warning("job_already_ended", extra={"job_id": job.job_id})
         except asyncio.CancelledError:
             log.warning("job_requeued_on_shutdown", extra={"job_id": job.job_id})
             await asyncio.shield(delivery.requeue())
@@ -210,6 +224,35 @@ class ChatWorker:
         finally:
             self._metrics.jobs_in_flight(-1)
         await delivery.ack()
+
+    async def _execute(self, job: ChatJob, attempt: int) -> None:
+        """Run the job; if the event store becomes unreachable, run it again once it is back.
+
+        The delivery is held meanwhile rather than requeued: a store outage would otherwise
+        spend every delivery of every job in milliseconds and dead-letter them unrun. The run
+        again starts with a ``retry`` (same attempt), so clients drop the partial answer.
+        """
+        runs = 0
+
+        async def run() -> None:
+            nonlocal runs
+            runs += 1
+            if runs > 1:
+                await self._events.publish(job.job_id, EventType.RETRY, {"attempt": attempt})
+            await self._process_chat.execute(job, attempt, self._job_timeout_s)
+
+        await self._while_store_down(job.job_id, run)
+
+    async def _while_store_down(self, job_id: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Await ``call()``; while it meets an unreachable event store, wait and call it again."""
+        delay = self._store_retry_s
+        while True:
+            try:
+                return await call()
+            except UnavailableError:
+                log.warning("event_store_unavailable", extra={"job_id": job_id, "retry_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, _STORE_RETRY_MAX_S)
 
     async def stop(self) -> None:
         """Stop consuming; let in-flight jobs finish within the grace period, requeue the rest."""
