@@ -6,12 +6,32 @@ the documented names (``OPENAI_API_KEY``, ``ECO2_LLM_PROVIDER``, …) are the on
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _COMMON = SettingsConfigDict(extra="ignore", env_file=None, populate_by_name=True)
+
+
+def _checked_url(url: str, schemes: tuple[str, ...], example: str) -> str:
+    """``url`` if it is a URL of one of ``schemes`` naming a host (a path for ``unix``).
+
+    The error never repeats the URL: it may hold a password.
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError on a port that is not a number
+    except ValueError:
+        raise ValueError(f"not a URL (expected e.g. {example})") from None
+    if parts.scheme not in schemes:
+        raise ValueError(f"the scheme must be one of {', '.join(schemes)} (e.g. {example})")
+    if not (parts.path if parts.scheme == "unix" else parts.hostname):
+        raise ValueError(f"the URL names no host (expected e.g. {example})")
+    return url
 
 
 class LLMProvider(StrEnum):
@@ -111,6 +131,25 @@ class ServingSettings(BaseSettings):
         0.01, ge=0, validation_alias=AliasChoices("ECO2_COALESCE_DELAY_S")
     )
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        return _checked_url(value, ("redis", "rediss", "unix"), "redis://host:6379/0")
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url(cls, value: SecretStr) -> SecretStr:
+        _checked_url(value.get_secret_value(), ("amqp", "amqps"), "amqp://user:pass@host:5672/")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            url = value.get_secret_value()
+            _checked_url(url, ("postgresql", "postgres"), "postgresql://user@host:5432/db")
+        return value
+
 
 class TelemetrySettings(BaseSettings):
     """Metrics and tracing switches (DESIGN.md §5)."""
@@ -118,9 +157,23 @@ class TelemetrySettings(BaseSettings):
     model_config = _COMMON
 
     metrics_enabled: bool = Field(True, validation_alias=AliasChoices("ECO2_METRICS_ENABLED"))
-    default_tags: list[str] = Field(
+    default_tags: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=AliasChoices("ECO2_TRACE_TAGS")
     )
+
+    @field_validator("default_tags", mode="before")
+    @classmethod
+    def _tags(cls, value: object) -> object:
+        """A JSON list (``'["team:eco2"]'``) or comma-separated tags (``team:eco2,web``)."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("not a JSON list of tags") from None
+        return [tag.strip() for tag in value.split(",") if tag.strip()]
+
     worker_metrics_port: int = Field(
         9101, ge=0, le=65535, validation_alias=AliasChoices("ECO2_WORKER_METRICS_PORT")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,12 @@ from pathlib import Path
 ECO2 = str(Path(sys.executable).with_name("eco2"))
 
 
-def eco2(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def eco2(
+    *args: str, stdin: bytes | None = None, **variables: str
+) -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ECO2_", "OPENAI_"))}
     env.update(ECO2_OFFLINE_TTFT_S="0", ECO2_OFFLINE_TOKENS_PER_S="0")  # no model latency
+    env.update(variables)
     return subprocess.run(
         [ECO2, *args], input=stdin, capture_output=True, timeout=120, env=env, check=False
     )
@@ -65,3 +69,32 @@ def test_bad_input_is_a_clear_error() -> None:
         assert done.returncode == 2, args
         assert fragment in done.stderr.decode()
         assert b"Traceback" not in done.stderr
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_a_bad_setting_is_a_clear_error_naming_the_variable() -> None:
+    for args, variables, fragment in (
+        (("chat", "hi"), {"ECO2_SUBAGENT_TIMEOUT_S": "abc"}, "ECO2_SUBAGENT_TIMEOUT_S: "),
+        (("worker",), {"ECO2_AMQP_URL": "rabbitmq"}, "ECO2_AMQP_URL: the scheme must be"),
+        (("api",), {"ECO2_REDIS_URL": "redis://:pw@:6379/0"}, "ECO2_REDIS_URL: the URL names no"),
+    ):
+        done = eco2(*args, **variables)
+        assert done.returncode == 2, (args, done.stderr.decode())
+        assert fragment in done.stderr.decode()
+        assert b"Traceback" not in done.stderr
+
+
+def test_an_unreachable_service_is_named_without_its_password() -> None:
+    redis = f"redis://:secret-pw@127.0.0.1:{closed_port()}/0"
+    for args in (("worker", "--redis-url", redis), ("api", "--redis-url", redis)):
+        done = eco2(*args)
+        stderr = done.stderr.decode()
+        assert done.returncode == 1, (args, stderr)
+        assert "cannot reach Redis at 127.0.0.1:" in stderr and "(ECO2_REDIS_URL)" in stderr
+        assert "secret-pw" not in stderr and "Traceback" not in stderr

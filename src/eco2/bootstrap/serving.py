@@ -12,7 +12,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import start_http_server
 
-from eco2.bootstrap import Application, build_application, build_metrics, build_tracing
+from eco2.bootstrap import (
+    Application,
+    ConfigurationError,
+    build_application,
+    build_metrics,
+    build_tracing,
+)
 from eco2.entrypoints.api.app import ApiDeps
 from eco2.entrypoints.api.fanout import StreamFanout
 from eco2.entrypoints.api.sse import sse_frame
@@ -205,7 +211,12 @@ async def run_worker(
         await queue.connect()
         port = settings.telemetry.worker_metrics_port
         if application.registry is not None and port:
-            start_http_server(port, addr="0.0.0.0", registry=application.registry)
+            try:
+                start_http_server(port, addr="0.0.0.0", registry=application.registry)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot serve /metrics on ECO2_WORKER_METRICS_PORT={port}: {exc.strerror}"
+                ) from None
             log.info("worker_metrics_listening", extra={"port": port})
         worker = _worker(application, queue)
         try:

@@ -8,13 +8,15 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
 from eco2.domain.errors import Eco2Error, InvalidRequestError
 from eco2.domain.events import EventType, NodeTiming, StreamEvent
-from eco2.entrypoints import aio
 from eco2.entrypoints.cli.bench import bench_app
 from eco2.entrypoints.cli.character_server import character_server
+from eco2.entrypoints.cli.distributed import api, worker
 from eco2.entrypoints.cli.render import node_table
 from eco2.entrypoints.logs import configure_logging
 
@@ -158,45 +160,28 @@ def serve(
     run_api(deps, host, port)
 
 
-@app.command()
-def api(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to bind.")] = 8000,
-) -> None:
-    """Distributed mode API (Redis: ECO2_REDIS_URL, RabbitMQ: ECO2_AMQP_URL)."""
-    from eco2.bootstrap.serving import build_api
-    from eco2.entrypoints.api.server import run_api
-
-    run_api(build_api(), host, port)
-
-
-@app.command()
-def worker() -> None:
-    """Distributed mode worker (ECO2_REDIS_URL, ECO2_AMQP_URL, ECO2_DATABASE_URL)."""
-    import signal
-
-    from eco2.bootstrap.serving import run_worker
-    from eco2.settings import Settings
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await run_worker(Settings(), stop)
-
-    try:
-        aio.run(run())
-    except Eco2Error as exc:
-        raise fail(str(exc)) from None
-    except OSError as exc:
-        raise fail(f"cannot reach a service: {exc}", 1) from None
-
-
+app.command()(api)
+app.command()(worker)
 app.command("character-server")(character_server)
+
+
+def settings_problem(exc: ValidationError | SettingsError) -> str:
+    """One line naming each invalid environment variable and what is wrong (never its value)."""
+    if isinstance(exc, SettingsError):  # a value the source could not decode (e.g. JSON)
+        return f"invalid settings: {exc}"
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc'])}: "
+        f"{str(error['msg']).removeprefix('Value error, ')}"
+        for error in exc.errors()
+    ]
+    return "invalid settings: " + "; ".join(problems)
 
 
 def main() -> None:
     """Console-script entry point."""
     configure_logging()
-    app()
+    try:
+        app()
+    except (ValidationError, SettingsError) as exc:  # Settings() read a bad environment value
+        typer.echo(f"eco2: error: {settings_problem(exc)}", err=True)
+        sys.exit(2)

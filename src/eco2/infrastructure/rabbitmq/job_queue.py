@@ -36,6 +36,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
     FieldValue,
 )
+from yarl import URL
 
 from eco2.application.ports.jobs import Handler, JobMessage
 from eco2.infrastructure.rabbitmq.messages import (
@@ -98,7 +99,16 @@ class RabbitJobQueue:
         """Open a robust connection and a confirming channel, and declare the topology."""
         if self._connection is not None:
             return
-        connection = await aio_pika.connect_robust(self._url, timeout=self._timeout)
+        # What ``connect_robust`` does, plus closing the connection when the first connect
+        # fails, times out or is cancelled: its reconnect task otherwise lives on, retrying
+        # (some failures, such as a URL without a host, for ever) and ignoring cancellation.
+        connection = aio_pika.RobustConnection(URL(self._url))
+        try:
+            async with asyncio.timeout(self._timeout):
+                await connection.connect(timeout=self._timeout)
+        except BaseException:
+            await connection.close()
+            raise
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             dead_exchange = await channel.declare_exchange(
