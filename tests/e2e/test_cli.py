@@ -7,6 +7,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ECO2 = str(Path(sys.executable).with_name("eco2"))
@@ -98,3 +100,51 @@ def test_an_unreachable_service_is_named_without_its_password() -> None:
         assert done.returncode == 1, (args, stderr)
         assert "cannot reach Redis at 127.0.0.1:" in stderr and "(ECO2_REDIS_URL)" in stderr
         assert "secret-pw" not in stderr and "Traceback" not in stderr
+
+
+def test_chat_and_classify_end_with_a_clear_error_instead_of_hanging_or_a_traceback() -> None:
+    slow = eco2(
+        "chat", "페트병 어떻게 버려?", ECO2_JOB_TIMEOUT_S="0.3", ECO2_OFFLINE_TOKENS_PER_S="5"
+    )
+    assert slow.returncode == 1, slow.stderr.decode()
+    assert "the job failed: no answer within 0.3 s" in slow.stderr.decode()
+    refused = eco2(
+        "classify",
+        stdin="페트병\n".encode(),
+        ECO2_LLM_PROVIDER="openai",
+        OPENAI_API_KEY="sk-test-not-a-real-key",
+        OPENAI_BASE_URL=f"http://127.0.0.1:{closed_port()}/v1",
+        ECO2_LLM_MAX_RETRIES="0",
+    )
+    assert refused.returncode == 1, refused.stderr.decode()
+    assert "classification failed: " in refused.stderr.decode()
+    assert b"Traceback" not in refused.stderr and b"sk-test" not in refused.stderr
+
+
+class NotAnApi(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html>hello</html>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        return
+
+
+def test_trace_with_a_bad_url_or_a_server_that_is_not_eco2_is_a_clear_error() -> None:
+    bad = eco2("trace", "job-1", "--url", "http://[::1")
+    assert bad.returncode == 2 and "--url: not a usable URL" in bad.stderr.decode()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotAnApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        other = eco2("trace", "job-1", "--url", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert other.returncode == 1 and "did not answer as an eco2 API" in other.stderr.decode()
+    assert b"Traceback" not in other.stderr

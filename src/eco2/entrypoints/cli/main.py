@@ -77,9 +77,12 @@ def chat(
     except Eco2Error as exc:
         raise fail(str(exc)) from None
     job = ChatJob(request)
-    outcome = asyncio.run(application.process_chat.execute(job))
+    timeout_s = application.settings.serving.job_timeout_s  # ECO2_JOB_TIMEOUT_S, as a worker
+    outcome = asyncio.run(application.process_chat.execute(job, timeout_s=timeout_s))
     if outcome is None:
-        raise fail("the job failed; run with ECO2_LOG_LEVEL=DEBUG for details", 1)
+        ended = asyncio.run(application.events.read(job.job_id, None, count=10_000))
+        reason = ended[-1].payload.get("message", "") if ended else ""
+        raise fail(f"the job failed: {reason or 'see the log (ECO2_LOG_LEVEL=DEBUG)'}", 1)
     if as_json:
         typer.echo(json.dumps(outcome.to_dict(), ensure_ascii=False))
         return
@@ -101,18 +104,24 @@ def trace(
 
     try:
         response = httpx.get(f"{url.rstrip('/')}/api/v1/chat/{job_id}/trace", timeout=10)
+    except httpx.InvalidURL as exc:
+        raise fail(f"--url: not a usable URL ({exc})") from None
     except httpx.HTTPError as exc:
         raise fail(f"cannot reach {url}: {exc}", 1) from None
     if response.status_code == 404:
         raise fail(f"no job {job_id} at {url} (streams expire after their TTL)", 1)
     if response.status_code != 200:
         raise fail(f"{url} answered {response.status_code}", 1)
-    body = response.json()
+    try:
+        body = response.json()
+        nodes = [NodeTiming(**node) for node in body["nodes"]]
+        header = f"job {job_id}   status: {body['status']}   trace: {body['trace_id']}"
+    except (ValueError, TypeError, KeyError):
+        raise fail(f"{url} did not answer as an eco2 API (is --url right?)", 1) from None
     if as_json:
         typer.echo(json.dumps(body, ensure_ascii=False))
         return
-    nodes = [NodeTiming(**node) for node in body["nodes"]]
-    typer.echo(f"job {job_id}   status: {body['status']}   trace: {body['trace_id']}")
+    typer.echo(header)
     typer.echo(node_table(nodes))
 
 
@@ -129,18 +138,25 @@ def classify() -> None:
     messages = [line for line in lines if line]
     if not messages:
         raise fail("no messages on stdin (one message per line)")
+    settings = Settings()
     try:
-        classifier = build_classifier(Settings())
+        classifier = build_classifier(settings)
     except Eco2Error as exc:
         raise fail(str(exc)) from None
 
     async def run() -> None:
         for text in messages:
-            prediction = await classifier.classify(text)
+            async with asyncio.timeout(settings.serving.job_timeout_s):  # ECO2_JOB_TIMEOUT_S
+                prediction = await classifier.classify(text)
             intents = [i.value for i in prediction.intents]
             typer.echo(json.dumps({"text": text, "intents": intents}, ensure_ascii=False))
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except TimeoutError:
+        raise fail(f"no classification within {settings.serving.job_timeout_s:g} s", 1) from None
+    except Exception as exc:  # the model server refused, failed or answered nonsense
+        raise fail(f"classification failed: {type(exc).__name__}: {exc}"[:300], 1) from None
 
 
 @app.command()
