@@ -21,6 +21,7 @@ from yarl import URL
 from eco2.application.ports.jobs import Delivery, JobMessage, JobQueuePort
 from eco2.infrastructure.memory.job_queue import InMemoryJobQueue, QueueFullError
 from eco2.infrastructure.rabbitmq.job_queue import RabbitJobQueue
+from tests.fakes.tcp_proxy import TcpProxy
 from tests.integration.services import require_service
 
 pytestmark = pytest.mark.integration
@@ -383,6 +384,46 @@ async def test_dead_letter_consumer_gets_each_dead_job_once_and_the_queue_keeps_
         [rejected.job_id, returned.job_id]
     )
     await queue.stop_consuming()
+
+
+async def test_both_consumers_come_back_after_the_connection_drops(rabbit: RabbitBackend) -> None:
+    url = URL(AMQP_URL)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5672))
+    await proxy.start()
+    queue = RabbitJobQueue(
+        str(url.with_host("127.0.0.1").with_port(proxy.port)), queue=rabbit.name, max_deliveries=1
+    )
+    try:
+        await queue.connect()
+
+        async def reject(delivery: Delivery) -> None:
+            await delivery.reject()
+
+        jobs, dead = Recorder(reject), Recorder()
+        await queue.start_consuming(jobs, concurrency=1)
+        await queue.start_consuming_dead_letters(dead)
+        before, after = job(1), job(2)
+        await queue.enqueue(before)
+        await dead.wait_for(1)
+        proxy.drop()  # a network blip: the robust connection reconnects by itself
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await queue.enqueue(after)
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "the connection never came back"
+                await asyncio.sleep(0.5)
+        await jobs.wait_for(2)
+        await dead.wait_for(2)  # the dead-letter consumer was restored too
+        assert [d.message.job_id for d in dead.deliveries] == [before.job_id, after.job_id]
+    finally:
+        await queue.close()
+        await proxy.close()
+        connection = await aio_pika.connect(AMQP_URL, timeout=WAIT_S)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(f"{rabbit.name}.dead.end")
 
 
 async def test_stop_consuming_stops_new_deliveries_but_not_in_flight_ones(

@@ -185,7 +185,9 @@ class RabbitJobQueue:
         channel = await self._require_connection().channel(publisher_confirms=False)
         try:
             await channel.set_qos(prefetch_count=1)
-            queue = await channel.get_queue(self.dead_end_name, ensure=False)
+            # Declared (not merely looked up): only a declared queue is registered with the
+            # robust channel, which restores its consumer after a reconnect.
+            queue = await channel.declare_queue(self.dead_end_name, durable=True)
             tag = await queue.consume(partial(self._on_message, handler))
         except BaseException:
             await channel.close()
