@@ -3,7 +3,7 @@ shapes (URL and base64 images, content-policy 400s, 429, 401, 500, malformed, sl
 
 from __future__ import annotations
 
-import base64
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -18,6 +18,7 @@ from eco2.infrastructure.integrations.factory_other import build_other_integrati
 from eco2.infrastructure.integrations.http.client import HttpProvider
 from eco2.infrastructure.integrations.http.errors import (
     MalformedResponseError,
+    OutcomeUnknownError,
     ProviderAuthError,
     ProviderErrorCode,
     ProviderRateLimitedError,
@@ -82,25 +83,23 @@ async def test_a_url_answer_becomes_the_image_url(images_server: Server, images:
     assert image == GeneratedImage(url="https://images.example.org/img-1.png", prompt=PROMPT)
     headers, body = fake.requests[0]
     assert headers["authorization"] == f"Bearer {KEY}"
-    assert body == {"model": "dall-e-3", "prompt": PROMPT, "size": "1024x1024", "n": 1}
+    assert body == {
+        "model": "dall-e-3",
+        "prompt": PROMPT,
+        "size": "1024x1024",
+        "n": 1,
+        "response_format": "url",
+    }
 
 
-async def test_a_base64_answer_becomes_a_data_url(images_server: Server, images: Make) -> None:
+async def test_a_base64_answer_is_refused_not_inlined(images_server: Server, images: Make) -> None:
+    # Megabytes of base64 would go through the answer's prompt, the events and the checkpoint.
     fake, base = images_server
-    fake.then(b64_image())
-    image = await images(base).generate(PROMPT)
-    assert image.url == f"data:image/png;base64,{PNG_1X1_B64}"
-    assert base64.b64decode(image.url.split(",", 1)[1]).startswith(b"\x89PNG")
-    assert fake.requests[0][1]["model"] == "gpt-image-1"
-
-
-async def test_the_output_format_sets_the_data_url_type(
-    images_server: Server, images: Make
-) -> None:
-    fake, base = images_server
-    fake.then(b64_image())
-    image = await images(base, output_format="webp").generate(PROMPT)
-    assert image.url.startswith("data:image/webp;base64,")
+    fake.then(b64_image(PNG_1X1_B64))
+    with pytest.raises(ProviderErrorCode) as refused:
+        await images(base, model="gpt-image-1").generate(PROMPT)
+    assert refused.value.code == "inline_image" and "ECO2_IMAGE_MODEL" in str(refused.value)
+    assert "response_format" not in fake.requests[0][1]  # gpt-image-1 does not take it
 
 
 @pytest.mark.parametrize("refusal", [CONTENT_POLICY, MODERATION_BLOCKED])
@@ -128,8 +127,8 @@ async def test_another_400_is_an_error_code(images_server: Server, images: Make)
 async def test_429_with_retry_after_is_retried(images_server: Server, images: Make) -> None:
     fake, base = images_server
     fake.then(RATE_LIMITED, 429, **{"Retry-After": "0"})
-    fake.then(b64_image())
-    assert (await images(base).generate(PROMPT)).url.startswith("data:image/png")
+    fake.then(url_image("https://images.example.org/img-2.png", "x"))
+    assert (await images(base).generate(PROMPT)).url == "https://images.example.org/img-2.png"
     assert len(fake.requests) == 2
 
 
@@ -173,7 +172,6 @@ async def test_500_is_unavailable_after_retries(images_server: Server, images: M
         b"<html>bad gateway</html>",
         {"created": 1, "data": []},
         {"created": 1, "data": [{"revised_prompt": "no image"}]},
-        {"created": 1, "data": [{"b64_json": "***not base64***"}]},
     ],
 )
 async def test_malformed_answers_are_malformed_responses(
@@ -189,10 +187,13 @@ async def test_slow_past_the_read_timeout_is_unavailable(
     images_server: Server, images: Make
 ) -> None:
     fake, base = images_server
-    fake.then(b64_image())
+    fake.then(url_image("https://images.example.org/img-2.png", "x"))
     fake.delay_s = 0.5
-    with pytest.raises(ProviderUnavailableError):
+    with pytest.raises(OutcomeUnknownError):  # a ProviderUnavailableError
         await images(base, read_timeout_s=0.1).generate(PROMPT)
+    # The request was sent: the image may have been made and billed, so it is not sent again.
+    await asyncio.sleep(0.6)
+    assert len(fake.requests) == 1
 
 
 async def test_a_missing_key_is_not_configured() -> None:

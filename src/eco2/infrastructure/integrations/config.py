@@ -96,7 +96,8 @@ class IntegrationSettings(BaseSettings):
     tavily_base_url: str = Field(
         "https://api.tavily.com", validation_alias=_alias("ECO2_TAVILY_BASE_URL")
     )
-    image_model: str = Field("gpt-image-1", validation_alias=_alias("ECO2_IMAGE_MODEL"))
+    # A model answering with a link: an inline (base64) image cannot travel in a chat answer.
+    image_model: str = Field("dall-e-3", validation_alias=_alias("ECO2_IMAGE_MODEL"))
     openai_api_key: SecretStr | None = Field(None, validation_alias=_alias("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=_alias("OPENAI_BASE_URL"))
     # Character service: None = the in-process adapter.

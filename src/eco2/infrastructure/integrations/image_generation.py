@@ -1,8 +1,11 @@
 """Image generation through the OpenAI Images API (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``).
 
-``POST {base}/images/generations`` with ``{"model", "prompt", "size", "n": 1}``; the response's
-``data[0]`` holds either ``url`` (DALL·E models) or ``b64_json`` (``gpt-image-1`` always answers
-with base64), turned into a ``GeneratedImage`` whose ``url`` is that URL or a ``data:`` URL.
+``POST {base}/images/generations`` with ``{"model", "prompt", "size", "n": 1}`` (and
+``"response_format": "url"`` for DALL·E models); the response's ``data[0].url`` becomes a
+``GeneratedImage``. An answer with only ``b64_json`` (``gpt-image-1`` always answers so) is refused
+as ``inline_image``: megabytes of base64 would travel through the answer model's prompt, the
+job's events and the session's checkpoint, and overflow a hosted model's context (failing the
+whole job), so the default model is ``dall-e-3``, which answers with a hosted link.
 
 Errors follow the providers' typed hierarchy; OpenAI's error body is
 ``{"error": {"message", "type", "param", "code"}}``. A prompt refused by the safety system
@@ -12,9 +15,6 @@ key the factory wires ``NotConfiguredImageGeneration`` instead of this adapter.
 """
 
 from __future__ import annotations
-
-import base64
-import binascii
 
 import httpx
 from pydantic import SecretStr
@@ -31,7 +31,6 @@ from eco2.infrastructure.integrations.json_post import error_message, post_json
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
-_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
 class ContentPolicyError(ProviderErrorCode):
@@ -56,9 +55,8 @@ class OpenAIImageGeneration:
             timeout long enough for generation, retries, breaker).
         api_key: ``OPENAI_API_KEY``; sent as a bearer token, never logged. ``None`` or empty
             raises ``NotConfiguredError``.
-        model: Image model, e.g. ``gpt-image-1`` or ``dall-e-3``.
+        model: Image model answering with a URL, e.g. ``dall-e-3``.
         size: Image size, e.g. ``1024x1024``.
-        output_format: Format of base64 answers (``png``, ``jpeg``, ``webp``), for the data URL.
     """
 
     def __init__(
@@ -66,29 +64,27 @@ class OpenAIImageGeneration:
         provider: HttpProvider,
         api_key: SecretStr | None,
         *,
-        model: str = "gpt-image-1",
+        model: str = "dall-e-3",
         size: str = "1024x1024",
-        output_format: str = "png",
     ) -> None:
         if api_key is None or not api_key.get_secret_value():
             raise NotConfiguredError("image generation is not configured: OPENAI_API_KEY unset")
-        if output_format not in _MIME:
-            raise ValueError(f"output_format must be one of {sorted(_MIME)}")
         self._provider = provider
         self._key = api_key
         provider.scrub.add(api_key.get_secret_value())
         self.model = model
         self.size = size
-        self._mime = _MIME[output_format]
 
     async def generate(self, prompt: str) -> GeneratedImage:
-        """Return an image made from ``prompt`` (an https URL or a ``data:`` URL).
+        """Return an image made from ``prompt``, as the provider's link to it.
 
         Raises:
             ContentPolicyError: The prompt was refused by OpenAI's safety system.
             ProviderError: Auth, rate limit, outage, other 4xx, or a malformed response.
         """
         body = {"model": self.model, "prompt": prompt, "size": self.size, "n": 1}
+        if self.model.startswith("dall-e"):  # the only models that can answer with a link
+            body["response_format"] = "url"
         headers = {"Authorization": f"Bearer {self._key.get_secret_value()}"}
 
         def parse(response: httpx.Response) -> GeneratedImage:
@@ -101,6 +97,7 @@ class OpenAIImageGeneration:
             parse,
             headers=headers,
             classify=self._classify,
+            idempotent=False,  # each generation is billed: a lost answer is not asked again
         )
 
     def _classify(self, response: httpx.Response) -> ProviderError | None:
@@ -117,11 +114,11 @@ class OpenAIImageGeneration:
         first = data[0]
         if url := first.get("url"):
             return GeneratedImage(url=str(url), prompt=prompt)
-        encoded = first.get("b64_json")
-        if not isinstance(encoded, str) or not encoded:
-            raise MalformedResponseError(name, "the image has neither `url` nor `b64_json`")
-        try:
-            base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise MalformedResponseError(name, "`b64_json` is not base64") from None
-        return GeneratedImage(url=f"data:{self._mime};base64,{encoded}", prompt=prompt)
+        if first.get("b64_json"):
+            raise ProviderErrorCode(
+                name,
+                "inline_image",
+                f"{self.model} answered with an inline image, which cannot travel in a chat "
+                "answer; set ECO2_IMAGE_MODEL to a model answering with a link (dall-e-3)",
+            )
+        raise MalformedResponseError(name, "the image has neither `url` nor `b64_json`")

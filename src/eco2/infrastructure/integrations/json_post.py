@@ -3,8 +3,11 @@
 ``HttpProvider.get`` covers the GET providers; the two JSON APIs here are called with ``POST``.
 This module gives them the same treatment with the provider's own client, retry policy, breaker
 and scrubber: breaker admission → attempts retried on 429, 5xx, connect/read errors and timeouts
-(``Retry-After`` honoured) → ``parse`` → the breaker learns the outcome. Both APIs document
-retrying those failures as safe (a 429 or 5xx request produced nothing).
+(``Retry-After`` honoured) → ``parse`` → the breaker learns the outcome, all within the
+provider's ``deadline_s`` (a hung provider counts as a failure for its breaker). Both APIs
+document retrying 429 and 5xx as safe (the request produced nothing). A timeout or a dropped
+connection after the request was sent is retried only for an ``idempotent`` call: an image
+generation may have been made and billed, so it is not sent again (``OutcomeUnknownError``).
 
 Status mapping (a provider may refine it with ``classify``, e.g. a content-policy 400):
 
@@ -26,6 +29,7 @@ from tenacity import RetryCallState
 from eco2.infrastructure.integrations.http.client import HttpProvider
 from eco2.infrastructure.integrations.http.errors import (
     MalformedResponseError,
+    OutcomeUnknownError,
     ProviderAuthError,
     ProviderError,
     ProviderErrorCode,
@@ -85,6 +89,7 @@ async def post_json(
     headers: Mapping[str, str] | None = None,
     classify: Classifier | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    idempotent: bool = True,
 ) -> T:
     """POST ``body`` as JSON to ``path`` with retries and the breaker; return ``parse(response)``.
 
@@ -98,13 +103,23 @@ async def post_json(
         headers: Extra request headers (e.g. ``Authorization``).
         classify: Provider-specific mapping of error responses, tried before the default.
         sleep: Sleep between attempts (tests inject a recorder).
+        idempotent: Whether sending the request twice is harmless; when not, a failure after it
+            was sent (read timeout, dropped connection) is not retried.
 
     Raises:
         ProviderError: A typed subclass saying what failed; its message holds no secret.
     """
     provider.breaker.before_call()
     try:
-        result = await _with_retries(provider, path, body, parse, headers, classify, sleep)
+        async with asyncio.timeout(provider.retry.deadline_s):
+            result = await _with_retries(
+                provider, path, body, parse, headers, classify, sleep, idempotent
+            )
+    except TimeoutError:
+        provider.breaker.record_failure()
+        log.warning("provider_call_failed", extra={"provider": provider.name, "error": "deadline"})
+        budget = f"{provider.retry.deadline_s:g}"
+        raise ProviderUnavailableError(provider.name, f"no answer within {budget} s") from None
     except (ProviderUnavailableError, ProviderRateLimitedError) as exc:
         provider.breaker.record_failure()
         log.warning("provider_call_failed", extra={"provider": provider.name, "error": str(exc)})
@@ -127,6 +142,7 @@ async def _with_retries(
     headers: Mapping[str, str] | None,
     classify: Classifier | None,
     sleep: Callable[[float], Awaitable[None]],
+    idempotent: bool,
 ) -> T:
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -138,7 +154,7 @@ async def _with_retries(
     retrying = build_retrying(provider.retry, sleep=sleep, before_sleep=before_sleep)
     async for attempt in retrying:
         with attempt:
-            response = await _send(provider, path, body, headers)
+            response = await _send(provider, path, body, headers, idempotent)
             error = (classify(response) if classify else None) or status_error(provider, response)
             if error is not None:
                 error.args = (provider.scrub(str(error)),)
@@ -152,13 +168,25 @@ async def _send(
     path: str,
     body: Mapping[str, Any],
     headers: Mapping[str, str] | None,
+    idempotent: bool,
 ) -> httpx.Response:
+    # Transport errors are not chained: their text may carry request details.
     try:
         return await provider.client.post(path, json=dict(body), headers=headers)
-    except httpx.TimeoutException as exc:
-        raise ProviderUnavailableError(provider.name, f"timed out ({type(exc).__name__})") from None
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        # Never sent: safe to try again whatever the request does.
+        raise ProviderUnavailableError(
+            provider.name, f"could not connect ({type(exc).__name__})"
+        ) from None
     except httpx.HTTPError as exc:
-        # Not chained: a transport error's text may carry request details.
+        if not idempotent:
+            raise OutcomeUnknownError(
+                provider.name, f"no answer after sending ({type(exc).__name__}); not sent again"
+            ) from None
+        if isinstance(exc, httpx.TimeoutException):
+            raise ProviderUnavailableError(
+                provider.name, f"timed out ({type(exc).__name__})"
+            ) from None
         raise ProviderUnavailableError(
             provider.name, f"transport error ({type(exc).__name__})"
         ) from None

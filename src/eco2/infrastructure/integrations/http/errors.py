@@ -5,7 +5,8 @@ SubagentError
     ├── ProviderAuthError         401/403, or a provider code saying the key is wrong
     ├── ProviderRateLimitedError  429 or a quota code; ``retry_after_s`` when the server said so
     ├── ProviderUnavailableError  5xx, connect/read errors and timeouts
-    │   └── CircuitOpenError      the provider's breaker is open: not called at all
+    │   ├── CircuitOpenError      the provider's breaker is open: not called at all
+    │   └── OutcomeUnknownError   a non-idempotent request may have been served: never retried
     ├── MalformedResponseError    the body is not the documented shape
     └── ProviderErrorCode         a documented error code (data.go.kr ``resultCode`` ≠ "00", …)
 """
@@ -62,6 +63,13 @@ class ProviderUnavailableError(ProviderError):
 
 class CircuitOpenError(ProviderUnavailableError):
     """The provider's circuit breaker is open; the call was not attempted."""
+
+
+class OutcomeUnknownError(ProviderUnavailableError):
+    """A request that must not run twice (a billed generation) was sent, and no answer came back.
+
+    The provider may have served (and billed) it, so it is not retried.
+    """
 
 
 class MalformedResponseError(ProviderError):

@@ -25,6 +25,7 @@ from tenacity.stop import stop_base
 
 from eco2.infrastructure.integrations.http.errors import (
     CircuitOpenError,
+    OutcomeUnknownError,
     ProviderRateLimitedError,
     ProviderUnavailableError,
 )
@@ -68,8 +69,8 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Whether a failed attempt is worth repeating (idempotent GETs only reach here)."""
-    if isinstance(exc, CircuitOpenError):
+    """Whether a failed attempt is worth repeating (not a request that may already be served)."""
+    if isinstance(exc, CircuitOpenError | OutcomeUnknownError):
         return False
     return isinstance(exc, ProviderUnavailableError | ProviderRateLimitedError)
 
