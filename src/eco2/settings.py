@@ -17,8 +17,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 _COMMON = SettingsConfigDict(extra="ignore", env_file=None, populate_by_name=True)
 
 
-def _checked_url(url: str, schemes: tuple[str, ...], example: str) -> str:
-    """``url`` if it is a URL of one of ``schemes`` naming a host (a path for ``unix``).
+def _checked_url(url: str, schemes: tuple[str, ...], example: str, *, host: bool = True) -> str:
+    """``url`` if it is a URL of one of ``schemes`` naming a host (with ``host``; a path for
+    ``unix``).
 
     The error never repeats the URL: it may hold a password.
     """
@@ -29,7 +30,7 @@ def _checked_url(url: str, schemes: tuple[str, ...], example: str) -> str:
         raise ValueError(f"not a URL (expected e.g. {example})") from None
     if parts.scheme not in schemes:
         raise ValueError(f"the scheme must be one of {', '.join(schemes)} (e.g. {example})")
-    if not (parts.path if parts.scheme == "unix" else parts.hostname):
+    if (parts.scheme == "unix" and not parts.path) or (host and not parts.hostname):
         raise ValueError(f"the URL names no host (expected e.g. {example})")
     return url
 
@@ -134,7 +135,8 @@ class ServingSettings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
-        return _checked_url(value, ("redis", "rediss", "unix"), "redis://host:6379/0")
+        # No host needed: redis-py connects to localhost then (``redis:///0``).
+        return _checked_url(value, ("redis", "rediss", "unix"), "redis://host:6379/0", host=False)
 
     @field_validator("amqp_url")
     @classmethod
@@ -146,8 +148,16 @@ class ServingSettings(BaseSettings):
     @classmethod
     def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            url = value.get_secret_value()
-            _checked_url(url, ("postgresql", "postgres"), "postgresql://user@host:5432/db")
+            from psycopg import ProgrammingError
+            from psycopg.conninfo import conninfo_to_dict
+
+            try:  # what psycopg accepts: URLs (also multi-host, socket in the query), key=value
+                conninfo_to_dict(value.get_secret_value())
+            except ProgrammingError:  # its message may quote the value: not repeated
+                raise ValueError(
+                    "not a PostgreSQL URL or connection string "
+                    "(expected e.g. postgresql://user@host:5432/db)"
+                ) from None
         return value
 
 

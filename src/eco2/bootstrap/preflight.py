@@ -21,11 +21,21 @@ class ServiceUnreachableError(Eco2Error):
 
 
 def address_of(url: str) -> str:
-    """``host:port`` (or the socket path) of ``url``, without user or password."""
+    """``host:port`` (or the socket path) of ``url``, without user or password.
+
+    A PostgreSQL key=value connection string gives its ``host`` and ``port``.
+    """
+    if "://" not in url:
+        from psycopg.conninfo import conninfo_to_dict
+
+        params = conninfo_to_dict(url)
+        host, port = params.get("host") or "localhost", params.get("port")
+        return f"{host}:{port}" if port else str(host)
     parts = urlsplit(url)
     if parts.scheme == "unix":
         return parts.path
-    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    host = parts.hostname or "localhost"
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 async def reach_services(
