@@ -170,9 +170,9 @@ async def test_a_job_given_up_unrun_counts_one_unclassified_failure_and_no_strea
     m = app.metrics
     job = ChatJob(ChatRequest("페트병 어떻게 버려?"))
     await app.events.publish(job.job_id, EventType.QUEUED, {})
-    await app.process_chat.fail(job, "delivery_limit", "gave up")
+    await app.process_chat.fail(job.job_id, job.trace_id, "delivery_limit", "gave up")
     with pytest.raises(StreamEndedError):  # ended already: an earlier delivery wrote it
-        await app.process_chat.fail(job, "delivery_limit", "gave up")
+        await app.process_chat.fail(job.job_id, job.trace_id, "delivery_limit", "gave up")
     assert sample(m, "chat_stream_active") == 0
     assert sample(m, "chat_errors_total", intent="other", error_type="delivery_limit") == 1
     assert sample(m, "chat_requests_total", intent="other", status="error", provider="offline") == 1

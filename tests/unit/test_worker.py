@@ -291,10 +291,11 @@ async def test_a_dead_letter_is_handed_back_while_its_stream_cannot_be_written(
 ) -> None:
     app = make_app()
     delivery = FakeDelivery(job())
+    outage = Outage(app.events, failures=1)
     worker = ChatWorker(
         InMemoryJobQueue(),
-        app.process_chat,
-        Outage(app.events, failures=1),
+        ProcessChat(app.pipeline, outage, metrics=app.metrics),
+        outage,
         metrics=app.metrics,
         freeze_heap=False,
         dead_letter_retry_s=0,
@@ -335,6 +336,9 @@ async def test_a_job_whose_last_delivery_could_not_end_it_is_ended_from_the_dead
     assert [e.payload["code"] for e in events if e.type.terminal] == ["delivery_limit"]
     assert [m.job_id for m in await queue.dead_letters()] == [message.job_id]
     assert outage.failures == 0
+    assert isinstance(app.metrics, PrometheusMetrics)  # counted once, by whoever ended it
+    failed = {"intent": "other", "error_type": "delivery_limit"}
+    assert app.metrics.registry.get_sample_value("chat_errors_total", failed) == 1
 
 
 class StoreOutage(Outage):
@@ -387,6 +391,16 @@ async def test_an_unreachable_store_holds_the_job_instead_of_spending_its_delive
     assert events[-1].type is EventType.DONE
     tokens = "".join(e.payload["text"] for e in events if e.type is EventType.TOKEN)
     assert tokens == events[-1].payload["answer"]
+    # One stream, recovered: the run cut short by the outage is not an errored stream.
+    assert isinstance(app.metrics, PrometheusMetrics)
+    streams = {
+        status: app.metrics.registry.get_sample_value(
+            "chat_stream_requests_total", {"status": status}
+        )
+        for status in ("success", "error", "recovered")
+    }
+    assert streams == {"success": None, "error": None, "recovered": 1.0}
+    assert app.metrics.registry.get_sample_value("chat_stream_active") == 0
 
 
 async def test_a_last_chance_error_waits_for_the_store_instead_of_dead_lettering_silently(

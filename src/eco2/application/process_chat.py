@@ -12,7 +12,7 @@ from typing import Any
 
 from eco2.application.job_metrics import JobMetrics
 from eco2.application.ports.events import EventSinkPort
-from eco2.application.ports.metrics import MetricsPort
+from eco2.application.ports.metrics import ABANDONED, MetricsPort
 from eco2.application.ports.pipeline import (
     ChatPipelinePort,
     NodeProgress,
@@ -123,8 +123,10 @@ class ProcessChat:
             return None
         except (asyncio.CancelledError, UnavailableError):
             # Cancelled: requeued or failed by the caller. Store unreachable: no error event can
-            # be written either; the caller runs the job again once the store is back.
+            # be written either; the caller runs the job again once the store is back. Either
+            # way the stream is not over: its metrics are those of the run that finishes it.
             out.discard()
+            measured.stream.finish(ABANDONED)
             raise
         except Exception as exc:  # the job must end with a terminal event whatever happened
             log.exception("chat_job_failed", extra={"job_id": job.job_id})
@@ -167,14 +169,16 @@ class ProcessChat:
                 return outcome
         raise RuntimeError("pipeline ended without a result")
 
-    async def fail(self, job: ChatJob, code: str, message: str) -> None:
-        """End a job that never ran (out of deliveries) with an ``error`` event.
+    async def fail(self, job_id: str, trace_id: str, code: str, message: str) -> None:
+        """End a job given up without running (out of deliveries) with an ``error`` event.
 
         Recorded as one failed request of an unclassified intent, with no stream metrics: it
         streamed nothing, and its earlier deliveries' time says nothing about any intent.
+
+        Raises:
+            StreamEndedError: the stream already ended (nothing is recorded then).
         """
-        await self._publish_error(job, code, message)
-        job.status = JobStatus.ERROR
+        await self._publish_error(job_id, trace_id, code, message)
         JobMetrics.gave_up(self._metrics, self._provider, code)
 
     async def _end_failed(
@@ -200,16 +204,16 @@ class ProcessChat:
             log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
 
     async def _fail(self, job: ChatJob, code: str, message: str, measured: JobMetrics) -> None:
-        await self._publish_error(job, code, message)
+        await self._publish_error(job.job_id, job.trace_id, code, message)
         measured.failed(code)
         job.status = JobStatus.ERROR
 
-    async def _publish_error(self, job: ChatJob, code: str, message: str) -> None:
+    async def _publish_error(self, job_id: str, trace_id: str, code: str, message: str) -> None:
         await asyncio.shield(
             self._events.publish(
-                job.job_id,
+                job_id,
                 EventType.ERROR,
-                {"code": code, "message": message, "trace_id": job.trace_id},
+                {"code": code, "message": message, "trace_id": trace_id},
             )
         )
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+ABANDONED = "abandoned"
+"""``StreamTracker.finish`` status of a run cut short that another run will finish (shutdown,
+event store unreachable): the active-streams gauge is released and nothing else is recorded."""
+
 
 class StreamTracker(Protocol):
     """Metrics of one job's token stream: started on creation, tokens as written, one finish."""
@@ -18,7 +22,8 @@ class StreamTracker(Protocol):
         ...
 
     def finish(self, status: str) -> None:
-        """End the stream (``success``, ``error`` or ``recovered``); later calls do nothing."""
+        """End the stream (``success``, ``error``, ``recovered`` or :data:`ABANDONED`); later
+        calls do nothing."""
         ...
 
 

@@ -135,14 +135,11 @@ class ChatWorker:
         """Write ``error(delivery_limit)`` on a dead-lettered job's stream unless it has ended."""
         message = delivery.message
         try:
-            await self._events.publish(
+            await self._process_chat.fail(
                 message.job_id,
-                EventType.ERROR,
-                {
-                    "code": "delivery_limit",
-                    "message": "the job was given up after repeated failures",
-                    "trace_id": message.trace_id,
-                },
+                message.trace_id,
+                "delivery_limit",
+                "the job was given up after repeated failures",
             )
         except StreamEndedError:  # the usual case: its last delivery wrote the terminal event
             await delivery.ack()
@@ -179,7 +176,10 @@ class ChatWorker:
             reason = f"the job failed {delivery.attempt - 1} times"
             with contextlib.suppress(StreamEndedError):
                 await self._while_store_down(
-                    job.job_id, lambda: self._process_chat.fail(job, "delivery_limit", reason)
+                    job.job_id,
+                    lambda: self._process_chat.fail(
+                        job.job_id, job.trace_id, "delivery_limit", reason
+                    ),
                 )
             await delivery.reject()
             return
@@ -239,7 +239,8 @@ class ChatWorker:
             runs += 1
             if runs > 1:
                 await self._events.publish(job.job_id, EventType.RETRY, {"attempt": attempt})
-            await self._process_chat.execute(job, attempt, self._job_timeout_s)
+            # A run after a retry event is a recovery, as a redelivery is (metrics).
+            await self._process_chat.execute(job, attempt + runs - 1, self._job_timeout_s)
 
         await self._while_store_down(job.job_id, run)
 

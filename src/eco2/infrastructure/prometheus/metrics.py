@@ -15,6 +15,7 @@ from typing import ParamSpec, TypeVar
 
 from prometheus_client import CollectorRegistry
 
+from eco2.application.ports.metrics import ABANDONED
 from eco2.infrastructure.prometheus import labels as L
 from eco2.infrastructure.prometheus.batch import observe_each
 from eco2.infrastructure.prometheus.collectors import Collectors
@@ -99,6 +100,8 @@ class PrometheusStreamTracker:
                 return
             self._finished = True
         self._c.active.dec()
+        if status == ABANDONED:  # another run finishes this stream and records it
+            return
         self._observe()
         status = L.bounded(status, L.STREAM_STATUSES)
         duration = time.perf_counter() - self._started
