@@ -245,6 +245,10 @@ async def test_key_never_reaches_logs_or_errors(caplog: pytest.LogCaptureFixture
     encoded = str(httpx.URL("https://x", params={"k": KEY})).split("k=")[1]
     for text in (caplog.text, str(caught.value), *(str(r.__dict__) for r in caplog.records)):
         assert KEY not in text and encoded not in text  # … but never the key
+    # Nor the query's other values (words of the user's message, coordinates): DESIGN.md §5.
+    logged = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert logged and all("https://provider.test/x" in line for line in logged)
+    assert not any("?" in line or "%EC%86%8C" in line or "소파" in line for line in logged)
 
 
 async def test_spans_are_children_with_scrubbed_urls() -> None:

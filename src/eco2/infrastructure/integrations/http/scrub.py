@@ -2,7 +2,9 @@
 
 data.go.kr and odcloud take the key as the ``serviceKey`` query parameter, so request URLs carry
 it; httpx logs every request URL at INFO. A :class:`Scrubber` knows the secrets in all the forms
-they can take in a URL and replaces them; :func:`install_log_filter` applies it to httpx's logger.
+they can take in a URL and replaces them; :func:`install_log_filter` applies it to httpx's logger
+and also drops the query strings of the URLs there: a place search puts words of the user's
+message and their coordinates in it, which logs never record (DESIGN.md §5).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from urllib.parse import quote, quote_plus
 
 REDACTED = "***"
 _KEY_PARAMS = re.compile(r"(?i)((?:service_?key|api_?key|key|token)=)[^&\s\"']+")
+_QUERY = re.compile(r"(https?://[^\s?#\"']*)\?[^\s#\"']*")
 
 
 class Scrubber:
@@ -54,7 +57,7 @@ class _ScrubFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = self.scrubber(message)
+        clean = _QUERY.sub(r"\1", self.scrubber(message))
         if clean != message:
             record.msg, record.args = clean, None
         return True
