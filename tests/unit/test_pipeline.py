@@ -183,3 +183,27 @@ async def test_a_job_without_a_session_saves_no_thread(offline_ports: Ports) -> 
     assert saver.puts == 0
     await run(app, "페트병 어떻게 버려?", session="s-3")
     assert saver.puts == 1
+
+
+def test_the_prompt_history_skips_unanswered_questions_and_keeps_the_last_ones() -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from eco2.pipeline.nodes.answer import conversation
+
+    failed, asked_again = HumanMessage("페트병?"), HumanMessage("페트병 어떻게 버려?")
+    thread = [HumanMessage("안녕"), AIMessage("안녕하세요"), failed, asked_again]
+    assert conversation(thread, history_messages=6) == [*thread[:2], asked_again]
+    assert conversation(thread, history_messages=1) == [thread[1], asked_again]
+
+
+async def test_a_session_thread_keeps_only_what_later_prompts_use(offline_ports: Ports) -> None:
+    settings = Settings(pipeline=PipelineSettings(ECO2_HISTORY_MESSAGES=2))
+    app = build_application(
+        settings, ports=offline_ports, checkpointer=InMemorySaver(), telemetry=NoOpTelemetry("t")
+    )
+    for text in ("페트병 어떻게 버려?", "고마워", "이코 소개해줘", "소파는?", "안녕"):
+        await run(app, text, session="s-5")
+    state = await app.graph.aget_state({"configurable": {"thread_id": "s-5"}})
+    messages = state.values["messages"]
+    assert [m.type for m in messages] == ["human", "ai", "human", "ai"]  # 2 + question + answer
+    assert [m.content for m in messages if m.type == "human"] == ["소파는?", "안녕"]

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+)
 from langgraph.runtime import Runtime
 
 from eco2.application.answer_context import render_context_block
@@ -19,11 +27,33 @@ SYSTEM_PROMPT = """너는 한국의 분리배출 도우미 '이코'야.
 - 컨텍스트에 없는 사실(요금, 장소, 날씨 수치 등)은 지어내지 마."""
 
 
+def conversation(messages: Sequence[BaseMessage], history_messages: int) -> list[BaseMessage]:
+    """The thread's messages worth keeping: the last ``history_messages`` before the question.
+
+    A question followed by another question was left unanswered (its turn failed, timed out or
+    was redelivered; the checkpointer saves a turn's input whatever its end): it is dropped.
+    """
+    answered = [
+        m
+        for i, m in enumerate(messages)
+        if not (isinstance(m, HumanMessage) and i + 1 < len(messages))
+        or not isinstance(messages[i + 1], HumanMessage)
+    ]
+    return answered[-(history_messages + 1) :]
+
+
 def build_messages(state: ChatState, history_messages: int) -> list[BaseMessage]:
     """Return the prompt: instructions with the context block, recent history, the question."""
     block = render_context_block(state.get("intents", []), state.get("aggregated", []))
-    history = list(state.get("messages", []))[-(history_messages + 1) :]
+    history = conversation(state.get("messages", []), history_messages)
     return [SystemMessage(f"{SYSTEM_PROMPT}\n\n{block}"), *history]
+
+
+def _forgotten(state: ChatState, history_messages: int) -> list[RemoveMessage]:
+    """Removals of what no later prompt will carry, so a session's saved thread stays bounded."""
+    messages = list(state.get("messages", []))
+    kept = {id(m) for m in conversation(messages, history_messages)}
+    return [RemoveMessage(id=m.id) for m in messages if id(m) not in kept and m.id]
 
 
 async def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
@@ -50,7 +80,7 @@ async def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[st
     usage = meta.usage_metadata if meta is not None else None
     return {
         "answer": text,
-        "messages": [AIMessage(text)],
+        "messages": [*_forgotten(state, ctx.config.history_messages), AIMessage(text)],
         "usage": {
             "input_tokens": usage["input_tokens"] if usage else 0,
             "output_tokens": usage["output_tokens"] if usage else 0,
