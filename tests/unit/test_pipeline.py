@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -207,3 +209,24 @@ async def test_a_session_thread_keeps_only_what_later_prompts_use(offline_ports:
     messages = state.values["messages"]
     assert [m.type for m in messages] == ["human", "ai", "human", "ai"]  # 2 + question + answer
     assert [m.content for m in messages if m.type == "human"] == ["소파는?", "안녕"]
+
+
+class HangingWebSearch:
+    async def search(self, query: str, max_results: int = 5) -> list[Any]:
+        await asyncio.Event().wait()
+        return []
+
+
+async def test_a_hanging_web_search_leaves_the_fallback_time_for_the_general_model(
+    offline_ports: Ports,
+) -> None:
+    settings = Settings(pipeline=PipelineSettings(ECO2_SUBAGENT_TIMEOUT_S=0.5))
+    app = build_application(
+        settings,
+        ports=replace(offline_ports, web_search=HangingWebSearch()),
+        telemetry=NoOpTelemetry("t"),
+    )
+    events = await run(app, "우주선 폐기물은 어떻게 분리배출해?")
+    fallback = finished(events)["rag_fallback"]
+    assert fallback["status"] == "ok" and fallback["detail"]["path"] == "general_model"
+    done(events)

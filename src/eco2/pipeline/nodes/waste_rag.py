@@ -7,6 +7,7 @@ retrieval takes the fallback branch (``rag_fallback``).
 
 from __future__ import annotations
 
+import asyncio
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +26,7 @@ from eco2.pipeline.state import ChatState
 GOOD_COVERAGE = 0.75
 PARTIAL_COVERAGE = 0.4
 AMBIGUOUS_MARGIN = 0.05
+WEB_SEARCH_SHARE = 0.6  # of rag_fallback's timeout; the rest is the general model's
 
 
 class RetrievalQuality(StrEnum):
@@ -96,10 +98,16 @@ async def waste_rag(state: ChatState, runtime: Runtime[PipelineContext]) -> Comm
 
 
 async def _fallback(state: ChatState, ctx: PipelineContext) -> dict[str, Any]:
-    """Walk the chain: web search when configured, then the general model."""
+    """Walk the chain: web search when configured, then the general model.
+
+    Web search gets a share of the fallback's own timeout, so a slow search still leaves the
+    general model its turn instead of ending the whole fallback as a timeout.
+    """
     tried: list[dict[str, str]] = []
+    budget_s = ctx.config.timeout_for("rag_fallback") * WEB_SEARCH_SHARE
     try:
-        results = await ctx.ports.web_search.search(state["message"])
+        async with asyncio.timeout(budget_s):
+            results = await ctx.ports.web_search.search(state["message"])
         if results:
             return {
                 "path": "web_search",
@@ -113,6 +121,9 @@ async def _fallback(state: ChatState, ctx: PipelineContext) -> dict[str, Any]:
         tried.append({"source": "web_search", "status": "not_configured"})
     except SubagentError as exc:
         tried.append({"source": "web_search", "status": "failed", "error": str(exc)})
+    except TimeoutError:
+        message = f"no answer within {budget_s:g} s"
+        tried.append({"source": "web_search", "status": "timeout", "error": message})
     reply = await invoke(
         ctx.ports.tracer, ctx.ports.general_model, [HumanMessage(state["message"])]
     )
