@@ -3,8 +3,12 @@ fake ``ddgs`` package, and the factory's choice between them. No test touches th
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
@@ -268,3 +272,29 @@ async def test_the_factory_picks_tavily_with_a_key_and_duckduckgo_only_when_enab
         aclose = built["aclose"]
         assert callable(aclose)
         await aclose()
+
+
+class StuckDDGS:
+    """A ``ddgs`` searcher that blocks its thread until released (a search that never ends)."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self._release = release
+
+    def text(self, query: str, **_: Any) -> list[dict[str, Any]]:
+        self._release.wait(10)
+        return []
+
+
+async def test_given_up_duckduckgo_searches_do_not_starve_the_default_executor() -> None:
+    release = threading.Event()
+    search = DuckDuckGoSearch(timeout_s=0.05, searcher_factory=lambda: StuckDDGS(release))
+    try:
+        default_threads = min(32, (os.cpu_count() or 1) + 4)  # asyncio's default executor
+        for _ in range(default_threads + 1):
+            with pytest.raises(ProviderUnavailableError):
+                await search.search("q")
+        # Everything else that runs a thread (DNS lookups, file reads) still gets one at once.
+        assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), 2) == "free"
+    finally:
+        release.set()
+        await search.close()

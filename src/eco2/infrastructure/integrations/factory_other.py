@@ -104,6 +104,8 @@ def build_other_integrations(
             await each.aclose()
         if grpc_client is not None:
             await grpc_client.close()
+        if isinstance(web_search, DuckDuckGoSearch):
+            await web_search.close()
 
     closer: Callable[[], Awaitable[None]] = aclose
     return {

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import httpx
@@ -137,6 +138,10 @@ class DuckDuckGoSearch:
         backend: The ``ddgs`` backend(s); ``duckduckgo`` keeps it to DuckDuckGo.
         timeout_s: Overall time allowed for one search.
         searcher_factory: Makes the searcher (default: ``ddgs.DDGS``); tests pass a fake.
+        max_threads: Searches running at once. ``ddgs`` blocks, so each search runs in a thread
+            of this adapter's own pool, and a search given up (timed out, its sub-agent
+            cancelled) keeps its thread until ``ddgs`` returns: the pool keeps those stragglers
+            from filling the event loop's default executor, which everything else shares.
     """
 
     name = "duckduckgo"
@@ -149,9 +154,11 @@ class DuckDuckGoSearch:
         backend: str = "duckduckgo",
         timeout_s: float = 5.0,
         searcher_factory: Callable[[], TextSearcher] | None = None,
+        max_threads: int = 4,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be > 0")
+        self._pool = ThreadPoolExecutor(max_threads, thread_name_prefix="eco2-ddgs")
         self._region = region
         self._safesearch = safesearch
         self._backend = backend
@@ -170,8 +177,9 @@ class DuckDuckGoSearch:
             return []
         limit = _clamp(max_results)
         try:
+            loop = asyncio.get_running_loop()
             raw = await asyncio.wait_for(
-                asyncio.to_thread(self._text, query, limit), self._timeout_s
+                loop.run_in_executor(self._pool, self._text, query, limit), self._timeout_s
             )
         except TimeoutError:
             message = f"no answer within {self._timeout_s:g}s"
@@ -189,6 +197,10 @@ class DuckDuckGoSearch:
             raise MalformedResponseError(
                 self.name, f"unexpected result shape ({type(exc).__name__})"
             ) from None
+
+    async def close(self) -> None:
+        """Release the threads; searches still running finish on their own."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _text(self, query: str, limit: int) -> list[dict[str, Any]]:
         from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
