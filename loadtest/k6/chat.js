@@ -4,7 +4,8 @@
 //   k6 run -e BASE_URL=http://api:8000 loadtest/k6/chat.js
 //   k6 run -e SHORT=1 loadtest/k6/chat.js                       # 10 s / 60 s / 10 s stages
 //
-// Stages: ramp to 10 VUs over 1 m, hold 50 VUs for 5 m, ramp down over 1 m. Each iteration posts
+// Stages: 0 → 10 VUs over 1 m, 10 → 50 VUs over 5 m (k6 ramps linearly within a stage; DESIGN.md
+// §5 says "hold 50", `eco2 loadtest` holds its users), 50 → 0 over 1 m. Each iteration posts
 // a message for a random intent, checks 202 + job_id, then follows the job's SSE stream to its
 // terminal event (`done` or `error`) and sleeps 1 s.
 //

@@ -93,7 +93,7 @@ def check_summary(summary: dict[str, Any], intents: list[str]) -> None:
         "token_emission",
     }
     for v in summary["slo"]:
-        assert v["status"] in ("pass", "fail", "no_data")
+        assert v["status"] in ("pass", "fail", "insufficient", "no_data", "skipped")
         assert v["source"] in ("client", "server")
     assert summary["timeline"] and "streams" in summary["timeline"][0]
     done = [s for s in summary["per_intent"].values() if s["completed"]]
@@ -126,7 +126,7 @@ def test_embedded_run_writes_summary_and_report_and_exit_codes(
 ) -> None:
     lenient = slo_file(tmp_path, "lenient", 100.0)
     code, summary, out = loadtest(
-        "--url", embedded, "--users", "3", "--duration", "3", "--ramp", "1",
+        "--url", embedded, "--users", "3", "--duration", "3", "--ramp", "1", "--min-samples", "1",
         "--slo", str(lenient), "--report", str(tmp_path / "ok"), report=tmp_path / "ok",
     )  # fmt: skip
     assert code == 0, out
@@ -138,6 +138,14 @@ def test_embedded_run_writes_summary_and_report_and_exit_codes(
     assert by_name["intent_classification"]["status"] == "pass"
     assert "VERDICT: PASS" in out
     assert (tmp_path / "ok" / "report.html").read_text().count("<svg") >= 3
+
+    # The same run judged on what a P99 needs (100 samples) cannot pass: too few jobs.
+    code, summary, out = loadtest(
+        "--url", embedded, "--users", "3", "--duration", "2", "--ramp", "1",
+        "--slo", str(lenient), report=tmp_path / "short",
+    )  # fmt: skip
+    assert code == 1 and "INSUFFICIENT" in out and "VERDICT: FAIL" in out, out
+    assert not summary["passed"]
 
     impossible = slo_file(tmp_path, "impossible", 1e-6)
     code, summary, out = loadtest(
@@ -200,7 +208,7 @@ def test_distributed_run_reads_worker_metrics_and_find_max(
     targets = ["--metrics-url", f"api={url}/metrics", "--metrics-url", f"worker={worker_metrics}"]
     code, summary, out = loadtest(
         "--url", url, "--users", "3", "--duration", "3", "--ramp", "1", *targets,
-        "--slo", str(lenient), report=tmp_path / "ok",
+        "--min-samples", "1", "--slo", str(lenient), report=tmp_path / "ok",
     )  # fmt: skip
     assert code == 0, out
     check_summary(summary, ["waste", "character", "bulk_waste", "general"])
@@ -224,7 +232,7 @@ def test_distributed_run_reads_worker_metrics_and_find_max(
 
     code, summary, out = loadtest(
         "--url", url, "--find-max", "--levels", "1,2", "--stage", "1", *targets,
-        "--slo", str(lenient), report=tmp_path / "max2",
+        "--min-samples", "1", "--slo", str(lenient), report=tmp_path / "max2",
     )  # fmt: skip
     assert code == 0, out
     found = summary["find_max"]

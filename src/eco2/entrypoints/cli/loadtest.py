@@ -60,6 +60,7 @@ async def measure(
     max_error_rate: float,
     think: float,
     seed: int | None,
+    min_samples: int | None = None,
 ) -> dict[str, Any]:
     """One run: scrape, load, scrape, judge; return the summary document."""
     async with httpx.AsyncClient() as client:
@@ -74,7 +75,7 @@ async def measure(
     server["cpu_cores"]["loadtest client"] = cpu / wall if wall else 0.0
     server["targets"] = [names.get(t, t) for t in server["targets"]]
     server["host"] = host_cpu(stat0, _proc_stat())
-    verdicts = evaluate(spec, run, before, after)
+    verdicts = evaluate(spec, run, before, after, min_samples)
     return summarize(url, run, verdicts, server, max_error_rate)
 
 
@@ -154,6 +155,15 @@ def loadtest(
     stage: Annotated[
         float, typer.Option("--stage", min=0.1, help="--find-max seconds held per level.")
     ] = 20.0,
+    min_samples: Annotated[
+        int | None,
+        typer.Option(
+            "--min-samples",
+            min=1,
+            help="Fewest samples a percentile may be judged on (default: what it needs, "
+            "2 for P50, 20 for P95, 100 for P99; fewer is INSUFFICIENT and fails the run).",
+        ),
+    ] = None,
 ) -> None:
     """Load test with SLO verdicts (DESIGN.md §5): users post, follow SSE, report."""
     chosen = [i.strip() for item in intents or [] for i in item.split(",") if i.strip()]
@@ -166,6 +176,8 @@ def loadtest(
     try:
         spec = load_spec(_slo_path(slo))
         steps = [int(v) for v in levels.split(",") if v.strip()]
+        if find_max and not steps:
+            raise ValueError("--levels: give at least one number of users, e.g. 5,10,20")
     except (OSError, ValueError) as exc:
         typer.echo(f"eco2: error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -187,11 +199,24 @@ def loadtest(
                 think,
                 seed,
                 report,
+                min_samples,
             )
         )
         raise typer.Exit(0 if passed else 1)
     summary = aio.run(
-        measure(url, spec, targets, users, duration, ramp, intents_run, max_error_rate, think, seed)
+        measure(
+            url,
+            spec,
+            targets,
+            users,
+            duration,
+            ramp,
+            intents_run,
+            max_error_rate,
+            think,
+            seed,
+            min_samples,
+        )
     )
     write_report(report, summary)
     typer.echo(verdict_table(summary))

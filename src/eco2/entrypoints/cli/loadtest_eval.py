@@ -1,8 +1,16 @@
 """SLO verdicts and the summary of one ``eco2 loadtest`` run (DESIGN.md §5, deploy/slo.yaml).
 
 Full-response SLOs (``chat_request_duration_seconds{intent=...}``) are judged on the client's
-end-to-end latency (POST to terminal event) of that intent's jobs. Every other SLO is judged
-server side, on the histogram observations made during the run (``/metrics`` bucket deltas).
+end-to-end latency (POST to terminal event) of that intent's jobs, failed ones included: a job
+that ended in ``error`` counts with its time, one that got no answer at all as slower than any
+threshold. Every other SLO is judged server side, on the histogram observations made during the
+run (``/metrics`` bucket deltas).
+
+A verdict needs data: a percentile judged on fewer samples than it takes to mean anything
+(:data:`MIN_SAMPLES`: 100 for a P99) is ``insufficient``, an SLO with no observations is
+``no_data``, and either keeps the run from passing. Only an SLO the run could not exercise (its
+intent was left out with ``--intents``) is ``skipped``. A metrics target that could not be
+scraped also fails the run.
 """
 
 from __future__ import annotations
@@ -25,6 +33,10 @@ from eco2.entrypoints.cli.loadtest_run import RunResult
 
 CLIENT_METRIC = "chat_request_duration_seconds"
 QUANTILE = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+MIN_SAMPLES = {p: math.ceil(1 / (1 - q) - 1e-9) for p, q in QUANTILE.items()}  # 2, 20, 100
+PASSING = frozenset({"pass", "skipped"})
+# Server-side SLOs that only the named intent exercises (the RAG sub-agent runs for waste).
+_EXERCISED_BY = {"waste_rag": "waste"}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -34,6 +46,8 @@ def percentile(values: list[float], q: float) -> float | None:
     ordered = sorted(values)
     rank = q * (len(ordered) - 1)
     low, high = math.floor(rank), math.ceil(rank)
+    if ordered[high] == ordered[low]:  # also two infinities (jobs that got no answer)
+        return ordered[low]
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
@@ -48,55 +62,83 @@ class Verdict:
     thresholds: dict[str, float]
     observed: dict[str, float | None] = field(default_factory=dict)
     passed: dict[str, bool] = field(default_factory=dict)
-    status: str = "no_data"  # pass | fail | no_data
+    status: str = "no_data"  # pass | fail | insufficient | no_data | skipped
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def _client_verdict(slo: Slo, run: RunResult) -> Verdict:
+def _client_verdict(slo: Slo, run: RunResult, min_samples: int | None) -> Verdict:
     intent = dict(slo.selector).get("intent", "")
-    values = [j.e2e_s for j in run.jobs if j.intent == intent and j.ok and j.e2e_s is not None]
+    values = [j.e2e_s if j.e2e_s is not None else math.inf for j in run.jobs if j.intent == intent]
     verdict = Verdict(slo.name, slo.feature, "client", len(values), dict(slo.thresholds))
     verdict.note = f"end-to-end latency of '{intent}' jobs (POST to terminal event)"
+    if intent not in run.intents:
+        verdict.status, verdict.note = "skipped", verdict.note + "; intent not in the run"
+        return verdict
     if not values:
-        verdict.note += "; none completed" if intent in run.intents else "; intent not in the run"
+        verdict.note += "; no job ran"
         return verdict
     for p, threshold in slo.thresholds.items():
         value = percentile(values, QUANTILE[p])
         verdict.observed[p] = value
         verdict.passed[p] = value is not None and value <= threshold
-    verdict.status = "pass" if all(verdict.passed.values()) else "fail"
+    return _judged(verdict, min_samples)
+
+
+def _judged(verdict: Verdict, min_samples: int | None) -> Verdict:
+    """Set the status: ``fail`` if any percentile misses, else ``insufficient`` if any was judged
+    on too few samples (``min_samples`` overrides :data:`MIN_SAMPLES`), else ``pass``."""
+    needs = {p: MIN_SAMPLES[p] if min_samples is None else min_samples for p in verdict.passed}
+    if not all(verdict.passed.values()):
+        verdict.status = "fail"
+    elif any(verdict.samples < n for n in needs.values()):
+        verdict.status = "insufficient"
+        short = [f"{p} needs {n}" for p, n in needs.items() if verdict.samples < n]
+        verdict.note += f"; too few samples ({', '.join(short)})"
+    else:
+        verdict.status = "pass"
     return verdict
 
 
-def _server_verdict(slo: Slo, before: Scrape, after: Scrape) -> Verdict:
+def _server_verdict(
+    slo: Slo, run: RunResult, before: Scrape, after: Scrape, min_samples: int | None
+) -> Verdict:
     selector = dict(slo.selector)
     buckets = bucket_deltas(before, after, slo.metric, selector)
     count = int(buckets[-1][1]) if buckets else 0
     verdict = Verdict(slo.name, slo.feature, "server", count, dict(slo.thresholds))
     verdict.note = f"server-side: {slo.metric} bucket deltas during the run"
     if count <= 0:
-        verdict.note += "; no observations (is the process that records it scraped?)"
+        needed = next((_EXERCISED_BY[v] for v in selector.values() if v in _EXERCISED_BY), None)
+        if needed is not None and needed not in run.intents:
+            verdict.status, verdict.note = "skipped", verdict.note + f"; no '{needed}' jobs run"
+        else:
+            verdict.note += "; no observations (is the process that records it scraped?)"
         return verdict
     for p, threshold in slo.thresholds.items():
         verdict.observed[p] = bucket_quantile(buckets, QUANTILE[p])
         within = fraction_within(buckets, threshold)
         # The percentile is within the threshold iff that share of observations is under it.
         verdict.passed[p] = within is not None and within >= QUANTILE[p] - 1e-9
-    verdict.status = "pass" if all(verdict.passed.values()) else "fail"
-    return verdict
+    return _judged(verdict, min_samples)
 
 
-def evaluate(spec: DeploySpec, run: RunResult, before: Scrape, after: Scrape) -> list[Verdict]:
-    """Judge every SLO of ``spec``."""
+def evaluate(
+    spec: DeploySpec,
+    run: RunResult,
+    before: Scrape,
+    after: Scrape,
+    min_samples: int | None = None,
+) -> list[Verdict]:
+    """Judge every SLO of ``spec`` (``min_samples``: see :func:`_judged`)."""
     verdicts = []
     for slo in spec.slos:
         if slo.metric == CLIENT_METRIC and "intent" in dict(slo.selector):
-            verdicts.append(_client_verdict(slo, run))
+            verdicts.append(_client_verdict(slo, run, min_samples))
         else:
-            verdicts.append(_server_verdict(slo, before, after))
+            verdicts.append(_server_verdict(slo, run, before, after, min_samples))
     return verdicts
 
 
@@ -159,7 +201,8 @@ def summarize(
     for job in run.jobs:
         outcomes[job.outcome] = outcomes.get(job.outcome, 0) + 1
     wall = run.wall_s or 1.0
-    slo_ok = all(v.status != "fail" for v in verdicts)
+    slo_ok = all(v.status in PASSING for v in verdicts)
+    scraped = not server.get("scrape_errors")
     return {
         "url": url,
         **run.to_dict(),
@@ -179,7 +222,8 @@ def summarize(
         "max_error_rate": max_error_rate,
         "error_rate_ok": total > 0 and error_rate <= max_error_rate,
         "slo_ok": slo_ok,
-        "passed": slo_ok and total > 0 and error_rate <= max_error_rate,
+        "scrape_ok": scraped,
+        "passed": slo_ok and scraped and total > 0 and error_rate <= max_error_rate,
         "errors_sample": [j.detail or j.outcome for j in run.jobs if not j.ok][:10],
     }
 
@@ -229,5 +273,7 @@ def verdict_table(summary: dict[str, Any]) -> str:
         f"{_ms(server.get('node_mean_s', {}).get('answer'))}; CPU cores: {cpu}"
         + (f"; host {busy:.0%} busy, load {host['loadavg'][0]:.1f}" if busy is not None else "")
     )
+    for error in server.get("scrape_errors") or []:
+        rows.append(f"scrape failed (the run cannot pass): {error}")
     rows.append("VERDICT: " + ("PASS" if summary["passed"] else "FAIL"))
     return "\n".join(rows)

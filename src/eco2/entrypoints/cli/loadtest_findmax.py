@@ -178,6 +178,7 @@ async def find_max_run(
     think: float,
     seed: int | None,
     report: Path,
+    min_samples: int | None = None,
 ) -> bool:
     """Run the levels; write the report; return whether at least one level passed."""
     from eco2.entrypoints.cli.loadtest import measure, write_report
@@ -188,7 +189,17 @@ async def find_max_run(
     for users in steps:
         typer.echo(f"--- level {users} users: ramp {ramp:g} s, hold {stage:g} s", err=True)
         summary = await measure(
-            url, spec, targets, users, stage, ramp, intents, max_error_rate, think, seed
+            url,
+            spec,
+            targets,
+            users,
+            stage,
+            ramp,
+            intents,
+            max_error_rate,
+            think,
+            seed,
+            min_samples,
         )
         levels.append(summary)
         typer.echo(verdict_table(summary), err=True)

@@ -122,6 +122,8 @@ async def _follow(
                         count = int(json.loads(event.get("data", "{}")).get("count", 1))
                         result.tokens += count
                         state.tokens += count
+                    elif kind == "retry":  # the job starts over: its partial answer is void
+                        first_token, result.ttft_s, result.tokens = None, None, 0
                     elif kind in ("done", "error"):
                         result.outcome = kind
                         result.e2e_s = now - posted

@@ -1,0 +1,93 @@
+"""SLO verdicts of ``eco2 loadtest``: a run passes only on enough data, failed jobs included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from eco2.entrypoints.cli.deploy_slo import load_spec
+from eco2.entrypoints.cli.loadtest_eval import evaluate, summarize
+from eco2.entrypoints.cli.loadtest_prom import Scrape
+from eco2.entrypoints.cli.loadtest_run import JobResult, RunResult
+
+SPEC = load_spec(Path(__file__).parents[2] / "deploy" / "slo.yaml")
+INTENTS = ["waste", "general"]
+
+
+def histogram(name: str, values: list[float], **labels: str) -> dict[str, dict[Any, float]]:
+    """Cumulative buckets of ``values`` as a scrape holds them."""
+    bounds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, float("inf")]
+    rows: dict[Any, float] = {}
+    for bound in bounds:
+        le = "+Inf" if bound == float("inf") else repr(bound)
+        key = frozenset({**labels, "le": le}.items())
+        rows[key] = sum(1 for v in values if v <= bound)
+    return {f"{name}_bucket": rows}
+
+
+def scrape(n: int, *, rag: bool = True) -> Scrape:
+    """Server-side observations: ``n`` fast classifications, RAG searches and token writes."""
+    samples: dict[str, dict[Any, float]] = {}
+    samples |= histogram("chat_node_duration_seconds", [0.01] * n, node="intent", status="ok")
+    if rag:
+        samples |= histogram("chat_subagent_duration_seconds", [0.2] * n, subagent="waste_rag")
+    samples |= histogram("chat_stream_token_latency_seconds", [0.002] * n, node="answer")
+    return Scrape(samples=samples)
+
+
+def run(jobs: list[JobResult], intents: list[str] = INTENTS) -> RunResult:
+    return RunResult(users=1, duration_s=1, ramp_s=0, intents=intents, wall_s=10, jobs=jobs)
+
+
+def judge(
+    result: RunResult, after: Scrape, min_samples: int | None = None, errors: list[str] = ()
+) -> dict[str, Any]:
+    verdicts = evaluate(SPEC, result, Scrape(), after, min_samples)
+    return summarize("http://x", result, verdicts, {"scrape_errors": list(errors)}, 0.05)
+
+
+def fast(intent: str, count: int) -> list[JobResult]:
+    return [JobResult(intent, 0.0, "done", e2e_s=0.5) for _ in range(count)]
+
+
+def statuses(summary: dict[str, Any]) -> dict[str, str]:
+    return {v["name"]: v["status"] for v in summary["slo"]}
+
+
+def test_enough_fast_samples_pass() -> None:
+    summary = judge(run(fast("waste", 100) + fast("general", 100)), scrape(100))
+    assert set(statuses(summary).values()) == {"pass"} and summary["passed"]
+
+
+def test_one_sample_is_insufficient_and_fails_the_run() -> None:
+    summary = judge(run(fast("waste", 1) + fast("general", 1)), scrape(1))
+    assert statuses(summary)["full_response_general"] == "insufficient"
+    assert not summary["passed"]
+    lowered = judge(run(fast("waste", 1) + fast("general", 1)), scrape(1), min_samples=1)
+    assert lowered["passed"]  # the caller accepted judging on one sample (--min-samples 1)
+
+
+def test_missing_server_data_or_a_failed_scrape_fails_the_run() -> None:
+    jobs = run(fast("waste", 100) + fast("general", 100))
+    assert statuses(judge(jobs, Scrape()))["intent_classification"] == "no_data"
+    assert not judge(jobs, Scrape())["passed"]
+    failed_scrape = judge(jobs, scrape(100), errors=["http://w/metrics: refused"])
+    assert not failed_scrape["passed"] and not failed_scrape["scrape_ok"]
+
+
+def test_an_intent_left_out_of_the_run_is_skipped_not_failed() -> None:
+    summary = judge(run(fast("general", 100), intents=["general"]), scrape(100))
+    assert statuses(summary)["full_response_waste"] == "skipped"
+    summary = judge(run(fast("general", 100), intents=["general"]), scrape(100, rag=False))
+    assert statuses(summary)["rag_search"] == "skipped"  # only waste jobs search
+    assert summary["passed"]
+
+
+def test_failed_and_unanswered_jobs_count_in_the_latency() -> None:
+    # 3 of 100 jobs over the P99 threshold: the P99 misses, whether they failed or never ended.
+    slow_errors = [JobResult("waste", 0.0, "error", e2e_s=120.0) for _ in range(3)]
+    unanswered = [JobResult("waste", 0.0, "no_terminal") for _ in range(3)]
+    for bad in (slow_errors, unanswered):
+        summary = judge(run(fast("waste", 97) + bad + fast("general", 100)), scrape(100))
+        verdict = next(v for v in summary["slo"] if v["name"] == "full_response_waste")
+        assert verdict["samples"] == 100 and verdict["status"] == "fail"
