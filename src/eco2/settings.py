@@ -147,6 +147,8 @@ class ServingSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None  # set but blank (``ECO2_DATABASE_URL=``): unset, in-memory history
         if value is not None:
             from psycopg import ProgrammingError
             from psycopg.conninfo import conninfo_to_dict

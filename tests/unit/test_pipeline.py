@@ -230,3 +230,15 @@ async def test_a_hanging_web_search_leaves_the_fallback_time_for_the_general_mod
     fallback = finished(events)["rag_fallback"]
     assert fallback["status"] == "ok" and fallback["detail"]["path"] == "general_model"
     done(events)
+
+
+def test_the_fallbacks_web_search_outlasts_a_providers_own_deadline() -> None:
+    # A hung provider must meet its own deadline (a failure its breaker counts) before the
+    # fallback gives up on it (a cancellation, which the breaker does not count).
+    from eco2.bootstrap import pipeline_config
+    from eco2.infrastructure.integrations.config import IntegrationSettings
+    from eco2.pipeline.nodes.waste_rag import WEB_SEARCH_SHARE
+
+    config = pipeline_config(Settings())
+    budget = config.timeout_for("rag_fallback") * WEB_SEARCH_SHARE
+    assert IntegrationSettings().http_deadline_s < budget < config.timeout_for("rag_fallback")

@@ -42,3 +42,8 @@ def test_other_urls_are_refused_without_repeating_them(
     [error] = refused.value.errors(include_input=False)
     assert error["loc"] == (variable,) and problem in error["msg"]
     assert "secret-pw" not in error["msg"]
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_database_url_means_unset(blank: str) -> None:
+    assert ServingSettings.model_validate({"ECO2_DATABASE_URL": blank}).database_url is None

@@ -422,3 +422,41 @@ async def test_a_last_chance_error_waits_for_the_store_instead_of_dead_lettering
     [event] = await stream(app, delivery.message.job_id)
     assert event.type is EventType.ERROR and event.payload["code"] == "delivery_limit"
     assert delivery.outcome == ["reject"]
+
+
+class ErrorWriteOutage(Outage):
+    """The first ``failures`` ``error`` writes meet an unreachable event store."""
+
+    async def publish(self, job_id: str, type_: EventType, payload: dict[str, Any]) -> str:
+        if type_ is EventType.ERROR and self.failures > 0:
+            self.failures -= 1
+            raise UnavailableError("event store")
+        result: str = await self._inner.publish(job_id, type_, payload)
+        return result
+
+
+async def test_a_timed_out_run_whose_error_write_meets_an_outage_is_not_a_second_stream(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app(answer_model=OfflineAnswerModel(tokens_per_s=5))
+    outage = ErrorWriteOutage(app.events, failures=1)
+    worker = ChatWorker(
+        InMemoryJobQueue(),
+        ProcessChat(app.pipeline, outage, metrics=app.metrics),
+        outage,
+        metrics=app.metrics,
+        freeze_heap=False,
+        job_timeout_s=0.2,
+        store_retry_s=0.01,
+    )
+    delivery = FakeDelivery(job())
+    await worker.handle(delivery)  # times out, cannot write error, runs again, times out
+    assert delivery.outcome == ["ack"]
+    assert isinstance(app.metrics, PrometheusMetrics)
+    streams = {
+        status: app.metrics.registry.get_sample_value(
+            "chat_stream_requests_total", {"status": status}
+        )
+        for status in ("success", "error", "recovered")
+    }
+    assert streams == {"success": None, "error": 1.0, "recovered": None}

@@ -202,6 +202,9 @@ class ProcessChat:
             await self._fail(job, code, message, measured)
         except StreamEndedError:
             log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
+        except UnavailableError:  # the caller runs the job again: this run did not end it
+            measured.stream.finish(ABANDONED)
+            raise
 
     async def _fail(self, job: ChatJob, code: str, message: str, measured: JobMetrics) -> None:
         await self._publish_error(job.job_id, job.trace_id, code, message)

@@ -23,19 +23,25 @@ class ServiceUnreachableError(Eco2Error):
 def address_of(url: str) -> str:
     """``host:port`` (or the socket path) of ``url``, without user or password.
 
-    A PostgreSQL key=value connection string gives its ``host`` and ``port``.
+    PostgreSQL strings, URLs or key=value, are read by psycopg (several hosts, a socket in the
+    query); anything unparsable is named by its variable only.
     """
-    if "://" not in url:
-        from psycopg.conninfo import conninfo_to_dict
+    try:
+        if "://" not in url or url.startswith(("postgresql://", "postgres://")):
+            from psycopg.conninfo import conninfo_to_dict
 
-        params = conninfo_to_dict(url)
-        host, port = params.get("host") or "localhost", params.get("port")
-        return f"{host}:{port}" if port else str(host)
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return parts.path
-    host = parts.hostname or "localhost"
-    return f"{host}:{parts.port}" if parts.port else host
+            params = conninfo_to_dict(url)
+            hosts = str(params.get("host") or "localhost").split(",")
+            ports = str(params.get("port") or "").split(",")
+            ports = ports if len(ports) == len(hosts) else ports[:1] * len(hosts)
+            return ",".join(f"{h}:{p}" if p else h for h, p in zip(hosts, ports, strict=True))
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            return parts.path
+        host = parts.hostname or "localhost"
+        return f"{host}:{parts.port}" if parts.port else host
+    except Exception:
+        return "the configured address"
 
 
 async def reach_services(

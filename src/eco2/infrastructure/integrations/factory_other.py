@@ -35,6 +35,11 @@ from eco2.infrastructure.integrations.web_search import DuckDuckGoSearch, Tavily
 
 IMAGE_READ_TIMEOUT_S = 90.0
 """Image generation takes tens of seconds: its read timeout is not the providers' default."""
+IMAGE_DEADLINE_S = 93.0
+"""Budget of one image call: one attempt's read timeout plus connecting, and still under the
+image sub-agent's 95 s (ECO2_IMAGE_SUBAGENT_TIMEOUT_S), so a hung provider counts as a failure
+for its breaker. The general ECO2_HTTP_DEADLINE_S (4.5 s) would cut every generation short,
+after the billed request was sent."""
 
 
 def build_other_integrations(
@@ -94,7 +99,12 @@ def build_other_integrations(
 
     images: OpenAIImageGeneration | NotConfiguredImageGeneration = NotConfiguredImageGeneration()
     if settings.openai_api_key is not None and settings.openai_api_key.get_secret_value():
-        slow = settings.model_copy(update={"http_read_timeout_s": IMAGE_READ_TIMEOUT_S})
+        slow = settings.model_copy(
+            update={
+                "http_read_timeout_s": IMAGE_READ_TIMEOUT_S,
+                "http_deadline_s": IMAGE_DEADLINE_S,
+            }
+        )
         base_url = settings.openai_base_url or DEFAULT_BASE_URL
         openai = provider("openai_images", base_url, settings.openai_api_key, slow)
         images = OpenAIImageGeneration(openai, settings.openai_api_key, model=settings.image_model)

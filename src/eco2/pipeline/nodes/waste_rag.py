@@ -26,7 +26,10 @@ from eco2.pipeline.state import ChatState
 GOOD_COVERAGE = 0.75
 PARTIAL_COVERAGE = 0.4
 AMBIGUOUS_MARGIN = 0.05
-WEB_SEARCH_SHARE = 0.6  # of rag_fallback's timeout; the rest is the general model's
+# Of rag_fallback's timeout (two sub-agent timeouts): web search gets one, so a provider's own
+# deadline (ECO2_HTTP_DEADLINE_S, kept below the sub-agent timeout) ends a hung search first and
+# its breaker counts the failure; the general model gets the rest.
+WEB_SEARCH_SHARE = 0.5
 
 
 class RetrievalQuality(StrEnum):
@@ -100,7 +103,7 @@ async def waste_rag(state: ChatState, runtime: Runtime[PipelineContext]) -> Comm
 async def _fallback(state: ChatState, ctx: PipelineContext) -> dict[str, Any]:
     """Walk the chain: web search when configured, then the general model.
 
-    Web search gets a share of the fallback's own timeout, so a slow search still leaves the
+    Web search gets half of the fallback's own timeout, so a slow search still leaves the
     general model its turn instead of ending the whole fallback as a timeout.
     """
     tried: list[dict[str, str]] = []
