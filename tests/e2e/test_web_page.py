@@ -16,6 +16,15 @@ import pytest
 from tests.fakes.server import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +71,7 @@ def test_chat_streams_the_answer_and_draws_the_timeline_and_resumes(server: str)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         try:
             page = browser.new_page()
             page.goto(server)
@@ -89,6 +87,47 @@ def test_chat_streams_the_answer_and_draws_the_timeline_and_resumes(server: str)
             )
             assert ["intent", "ok"] in rows and ["waste_rag", "ok"] in rows
             assert ["answer", "ok"] in rows and ["weather", "not_configured"] in rows
+        finally:
+            browser.close()
+
+
+def test_the_page_resumes_itself_after_a_refused_reconnect_and_reports_a_refused_post(
+    server: str,
+) -> None:
+    from playwright.sync_api import Route, sync_playwright
+
+    streams = 0
+
+    def refuse_the_second_stream(route: Route) -> None:
+        nonlocal streams
+        streams += 1
+        if streams == 2:  # EventSource gives up for good on a non-200 reconnect
+            route.fulfill(status=503, body="rolling out")
+        else:
+            route.continue_()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("**/events*", refuse_the_second_stream)
+            page.goto(server)
+            page.fill("#message", "페트병 어떻게 버려?")
+            page.click("#send")
+            page.wait_for_selector("#meta[data-state=done]", timeout=60_000)
+            assert page.get_attribute("#meta", "data-consistent") == "true"  # nothing lost
+            assert streams >= 3
+            page.unroute("**/events*")
+
+            page.route(
+                "**/api/v1/chat",
+                lambda route: route.fulfill(status=502, body="<html>bad gateway</html>"),
+            )
+            page.fill("#message", "안녕하세요")
+            page.click("#send")
+            page.wait_for_selector("#meta[data-state=refused]", timeout=10_000)
+            assert "502" in page.inner_text("#meta")
+            assert page.is_enabled("#send")
         finally:
             browser.close()
 
