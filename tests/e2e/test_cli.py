@@ -84,7 +84,8 @@ def test_a_bad_setting_is_a_clear_error_naming_the_variable() -> None:
     for args, variables, fragment in (
         (("chat", "hi"), {"ECO2_SUBAGENT_TIMEOUT_S": "abc"}, "ECO2_SUBAGENT_TIMEOUT_S: "),
         (("worker",), {"ECO2_AMQP_URL": "rabbitmq"}, "ECO2_AMQP_URL: the scheme must be"),
-        (("api",), {"ECO2_REDIS_URL": "redis://:pw@:6379/0"}, "ECO2_REDIS_URL: the URL names no"),
+        (("api",), {"ECO2_AMQP_URL": "amqp://guest:pw@/"}, "ECO2_AMQP_URL: the URL names no"),
+        (("api",), {"ECO2_REDIS_URL": "redis://cache:port/0"}, "ECO2_REDIS_URL: not a URL"),
     ):
         done = eco2(*args, **variables)
         assert done.returncode == 2, (args, done.stderr.decode())
