@@ -62,11 +62,19 @@ def worker_on(
     )
 
 
-async def until_ended(app: Application, job_id: str) -> None:
-    deadline = time.monotonic() + 10
-    while not [e for e in await stream(app, job_id) if e.type.terminal]:
-        assert time.monotonic() < deadline, f"job {job_id} never ended"
-        await asyncio.sleep(0.01)
+async def run_queued(app: Application, worker: ChatWorker, queue: InMemoryJobQueue) -> str:
+    """Start ``worker``, queue one job, wait for its terminal event, stop; return its id."""
+    message = job()
+    await worker.start()
+    try:
+        await queue.enqueue(message)
+        deadline = time.monotonic() + 10
+        while not [e for e in await stream(app, message.job_id) if e.type.terminal]:
+            assert time.monotonic() < deadline, f"job {message.job_id} never ended"
+            await asyncio.sleep(0.01)
+    finally:
+        await worker.stop()
+    return message.job_id
 
 
 def metric(app: Application, name: str, **labels: str) -> float | None:
@@ -126,17 +134,10 @@ async def test_a_job_whose_last_delivery_could_not_end_it_is_ended_from_the_dead
     app = make_app()
     queue = InMemoryJobQueue(max_deliveries=0)
     outage = Outage(app.events, failures=2)
-    worker = worker_on(app, outage, queue)
-    message = job()
-    await worker.start()
-    try:
-        await queue.enqueue(message)
-        await until_ended(app, message.job_id)
-    finally:
-        await worker.stop()
-    events = await stream(app, message.job_id)
+    job_id = await run_queued(app, worker_on(app, outage, queue), queue)
+    events = await stream(app, job_id)
     assert [e.payload["code"] for e in events if e.type.terminal] == ["delivery_limit"]
-    assert [m.job_id for m in await queue.dead_letters()] == [message.job_id]
+    assert [m.job_id for m in await queue.dead_letters()] == [job_id]
     assert outage.failures == 0
     # Counted once, by whoever ended it.
     assert metric(app, "chat_errors_total", intent="other", error_type="delivery_limit") == 1
@@ -157,14 +158,7 @@ async def test_an_unreachable_store_holds_the_job_instead_of_spending_its_delive
         await handle(delivery)
 
     worker.handle = recording  # type: ignore[method-assign]
-    message = job()
-    await worker.start()
-    try:
-        await queue.enqueue(message)
-        await until_ended(app, message.job_id)
-    finally:
-        await worker.stop()
-    events = await stream(app, message.job_id)
+    events = await stream(app, await run_queued(app, worker, queue))
     assert attempts == [1] and not await queue.dead_letters()
     assert outage.failures == 0
     assert events[0].type is EventType.RETRY and events[0].payload == {"attempt": 1}
