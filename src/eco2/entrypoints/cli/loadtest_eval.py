@@ -6,11 +6,15 @@ that ended in ``error`` counts with its time, one that got no answer at all as s
 threshold. Every other SLO is judged server side, on the histogram observations made during the
 run (``/metrics`` bucket deltas).
 
-A verdict needs data: a percentile judged on fewer samples than it takes to mean anything
-(:data:`MIN_SAMPLES`: 100 for a P99) is ``insufficient``, an SLO with no observations is
-``no_data``, and either keeps the run from passing. Only an SLO the run could not exercise (its
-intent was left out with ``--intents``) is ``skipped``. A metrics target that could not be
-scraped also fails the run.
+Client-side percentiles are nearest-rank, so a P99 passes exactly when at least 99 % of the
+jobs are within the threshold: the same rule as the server side's bucket shares.
+
+A percentile is judged only on as many samples as it takes to mean anything
+(:data:`MIN_SAMPLES`: 100 for a P99; ``--min-samples`` lowers it); the others are listed as not
+judged. An SLO none of whose percentiles could be judged is ``insufficient``, one with no
+observations ``no_data``, and either keeps the run from passing. Only an SLO the run could not
+exercise (its intent was left out with ``--intents``) is ``skipped``. A metrics target that
+could not be scraped, before or after the run, also fails it.
 """
 
 from __future__ import annotations
@@ -40,15 +44,12 @@ _EXERCISED_BY = {"waste_rag": "waste"}
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    """Linear-interpolated percentile (``q`` in 0..1); ``None`` for no values."""
+    """Nearest-rank percentile (``q`` in 0..1): the smallest value with at least that share of
+    ``values`` at or under it; ``None`` for no values."""
     if not values:
         return None
     ordered = sorted(values)
-    rank = q * (len(ordered) - 1)
-    low, high = math.floor(rank), math.ceil(rank)
-    if ordered[high] == ordered[low]:  # also two infinities (jobs that got no answer)
-        return ordered[low]
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return ordered[max(0, math.ceil(q * len(ordered) - 1e-9) - 1)]
 
 
 @dataclass
@@ -66,7 +67,11 @@ class Verdict:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        # An infinite latency (jobs that got no answer) is not JSON: it is written as null.
+        observed = {
+            p: v if v is None or math.isfinite(v) else None for p, v in self.observed.items()
+        }
+        return dict(self.__dict__) | {"observed": observed}
 
 
 def _client_verdict(slo: Slo, run: RunResult, min_samples: int | None) -> Verdict:
@@ -88,15 +93,19 @@ def _client_verdict(slo: Slo, run: RunResult, min_samples: int | None) -> Verdic
 
 
 def _judged(verdict: Verdict, min_samples: int | None) -> Verdict:
-    """Set the status: ``fail`` if any percentile misses, else ``insufficient`` if any was judged
-    on too few samples (``min_samples`` overrides :data:`MIN_SAMPLES`), else ``pass``."""
+    """Keep the verdicts of the percentiles with enough samples (``min_samples`` overrides
+    :data:`MIN_SAMPLES`) and set the status: ``fail`` if one of them misses, ``insufficient`` if
+    there is none, else ``pass``."""
     needs = {p: MIN_SAMPLES[p] if min_samples is None else min_samples for p in verdict.passed}
+    unjudged = [p for p in verdict.passed if verdict.samples < needs[p]]
+    verdict.passed = {p: ok for p, ok in verdict.passed.items() if p not in unjudged}
+    if unjudged:
+        short = ", ".join(f"{p} needs {needs[p]}" for p in unjudged)
+        verdict.note += f"; not judged on {verdict.samples} samples: {short}"
     if not all(verdict.passed.values()):
         verdict.status = "fail"
-    elif any(verdict.samples < n for n in needs.values()):
+    elif not verdict.passed:
         verdict.status = "insufficient"
-        short = [f"{p} needs {n}" for p, n in needs.items() if verdict.samples < n]
-        verdict.note += f"; too few samples ({', '.join(short)})"
     else:
         verdict.status = "pass"
     return verdict
@@ -174,7 +183,7 @@ def server_figures(before: Scrape, after: Scrape, wall_s: float) -> dict[str, An
     ttft = mean_by_label(before, after, "chat_time_to_first_token_seconds", "intent")
     return {
         "targets": sorted(after.per_target),
-        "scrape_errors": after.errors,
+        "scrape_errors": list(dict.fromkeys(before.errors + after.errors)),
         "node_mean_s": {k: v[1] for k, v in sorted(nodes.items())},
         "node_count": {k: int(v[0]) for k, v in sorted(nodes.items())},
         "queue_wait_mean_s": queue[""][1] if "" in queue else None,
@@ -244,7 +253,10 @@ def verdict_table(summary: dict[str, Any]) -> str:
     for v in summary["slo"]:
         cells = ""
         for p in PERCENTILES:
-            mark = "" if v["passed"].get(p, True) else " !"
+            if p not in v["passed"]:
+                mark = " ?" if v["observed"].get(p) is not None else ""  # not judged: too few
+            else:
+                mark = "" if v["passed"][p] else " !"
             cells += f"{_ms(v['observed'].get(p)) + ' / ' + _ms(v['thresholds'].get(p)) + mark:<22}"
         rows.append(
             f"{v['feature']:<26}{v['source']:<8}{v['samples']:>6}  {cells}{v['status'].upper()}"

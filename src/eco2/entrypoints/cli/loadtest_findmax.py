@@ -112,7 +112,11 @@ def bottleneck(levels: list[dict[str, Any]]) -> str:
 
 
 def _level_row(s: dict[str, Any]) -> list[Any]:
-    failed = [v["name"] for v in s["slo"] if v["status"] == "fail"]
+    failed = [
+        v["name"] + ("" if v["status"] == "fail" else f" ({v['status']})")
+        for v in s["slo"]
+        if v["status"] not in ("pass", "skipped")
+    ]
     p95 = {i: x["e2e_s"]["p95"] for i, x in s["per_intent"].items()}
     return [
         s["users"],
