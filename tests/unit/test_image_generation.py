@@ -14,10 +14,7 @@ from eco2.domain.errors import NotConfiguredError
 from eco2.domain.knowledge import GeneratedImage
 from eco2.infrastructure.integrations.config import IntegrationSettings
 from eco2.infrastructure.integrations.factory import build_provider
-from eco2.infrastructure.integrations.factory_other import (
-    IMAGE_READ_TIMEOUT_S,
-    build_other_integrations,
-)
+from eco2.infrastructure.integrations.factory_other import build_other_integrations
 from eco2.infrastructure.integrations.http.client import HttpProvider
 from eco2.infrastructure.integrations.http.errors import (
     MalformedResponseError,
@@ -32,7 +29,6 @@ from eco2.infrastructure.integrations.image_generation import (
     OpenAIImageGeneration,
 )
 from eco2.infrastructure.integrations.not_configured import NotConfiguredImageGeneration
-from eco2.settings import Settings
 from tests.fakes.providers.openai_images import (
     CONTENT_POLICY,
     MODERATION_BLOCKED,
@@ -227,12 +223,25 @@ async def test_the_factory_wires_openai_only_with_a_key(
     generator = built["image_generation"]
     assert isinstance(generator, OpenAIImageGeneration)
     assert (await generator.generate(PROMPT)).url == "https://images.example.org/x.png"
-    # One generation (tens of seconds) fits its provider's budget, and the budget still ends
-    # before the image sub-agent's timeout, so a hung provider counts for its breaker.
-    [images] = [p for p in built["providers"] if p.name == "openai_images"]  # type: ignore[attr-defined]
-    subagent_s = Settings().pipeline.image_subagent_timeout_s
-    assert IMAGE_READ_TIMEOUT_S <= images.retry.deadline_s < subagent_s
     for each in (without, built):
         aclose = each["aclose"]
+        assert callable(aclose)
+        await aclose()
+
+
+@pytest.mark.parametrize("subagent_s", [30.0, 95.0, 240.0])
+async def test_the_image_budget_follows_the_image_subagent_timeout(subagent_s: float) -> None:
+    # One generation (tens of seconds) fits its provider's budget, and the budget ends before
+    # the sub-agent's timeout, so a hung provider is a failure its breaker counts (not a
+    # cancellation it does not); the general 4.5 s provider deadline would cut it short.
+    settings = IntegrationSettings(OPENAI_API_KEY=KEY)
+    built = build_other_integrations(settings, image_timeout_s=subagent_s)
+    try:
+        [images] = [p for p in built["providers"] if p.name == "openai_images"]  # type: ignore[attr-defined]
+        connect = settings.http_connect_timeout_s
+        assert images.client.timeout.read + connect <= images.retry.deadline_s < subagent_s
+        assert images.retry.deadline_s >= subagent_s - 2 and images.client.timeout.read > 20
+    finally:
+        aclose = built["aclose"]
         assert callable(aclose)
         await aclose()

@@ -111,7 +111,11 @@ def build_ports(
         observer: Receives circuit-breaker state changes of the external providers.
         tracer_provider: OpenTelemetry provider for outbound-call spans.
     """
-    sources = build_integrations(observer=observer, tracer_provider=tracer_provider)
+    sources = build_integrations(
+        observer=observer,
+        tracer_provider=tracer_provider,
+        image_timeout_s=settings.pipeline.image_subagent_timeout_s,
+    )
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eco2-build") as pool:
         classifier = pool.submit(build_classifier, settings)
         retriever = build_retriever()

@@ -17,7 +17,10 @@ from eco2.application.ports.integrations import (
 )
 from eco2.infrastructure.integrations.config import IntegrationSettings
 from eco2.infrastructure.integrations.factory import build_http_integrations
-from eco2.infrastructure.integrations.factory_other import build_other_integrations
+from eco2.infrastructure.integrations.factory_other import (
+    IMAGE_TIMEOUT_S,
+    build_other_integrations,
+)
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -41,6 +44,7 @@ def build_integrations(
     *,
     observer: Callable[[str, str], None] | None = None,
     tracer_provider: Any = None,
+    image_timeout_s: float = IMAGE_TIMEOUT_S,
 ) -> Integrations:
     """Build every source from the environment; a missing key gives a "not configured" one.
 
@@ -48,10 +52,16 @@ def build_integrations(
         settings: Keys and base URLs (default: from the environment).
         observer: Receives ``(provider, breaker_state)`` changes (the metrics gauge).
         tracer_provider: OpenTelemetry provider: outbound calls become child spans.
+        image_timeout_s: The image sub-agent's timeout; the image provider's budget fits in it.
     """
     settings = settings or IntegrationSettings()
     http = build_http_integrations(settings, observer=observer, tracer_provider=tracer_provider)
-    other = build_other_integrations(settings, observer=observer, tracer_provider=tracer_provider)
+    other = build_other_integrations(
+        settings,
+        observer=observer,
+        tracer_provider=tracer_provider,
+        image_timeout_s=image_timeout_s,
+    )
     return Integrations(
         weather=cast(WeatherPort, http["weather"]),
         location=cast(LocationPort, http["location"]),

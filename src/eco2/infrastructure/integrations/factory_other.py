@@ -33,13 +33,13 @@ from eco2.infrastructure.integrations.not_configured import (
 )
 from eco2.infrastructure.integrations.web_search import DuckDuckGoSearch, TavilySearch
 
-IMAGE_READ_TIMEOUT_S = 90.0
-"""Image generation takes tens of seconds: its read timeout is not the providers' default."""
-IMAGE_DEADLINE_S = 93.0
-"""Budget of one image call: one attempt's read timeout plus connecting, and still under the
-image sub-agent's 95 s (ECO2_IMAGE_SUBAGENT_TIMEOUT_S), so a hung provider counts as a failure
-for its breaker. The general ECO2_HTTP_DEADLINE_S (4.5 s) would cut every generation short,
-after the billed request was sent."""
+IMAGE_TIMEOUT_S = 95.0
+"""The image sub-agent's default timeout (ECO2_IMAGE_SUBAGENT_TIMEOUT_S): generation takes tens
+of seconds, so the image provider's budget is derived from it, not from the providers' default
+(ECO2_HTTP_DEADLINE_S, 4.5 s, would cut every generation short after the billed request)."""
+IMAGE_MARGIN_S = 2.0
+"""The provider's deadline ends this much before the sub-agent's timeout, so a hung provider is
+a failure its breaker counts rather than a cancellation it does not."""
 
 
 def build_other_integrations(
@@ -49,6 +49,7 @@ def build_other_integrations(
     observer: BreakerObserver | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     character_timeout_s: float = 1.0,
+    image_timeout_s: float = IMAGE_TIMEOUT_S,
 ) -> dict[str, object]:
     """Return ``characters``, ``web_search`` and ``image_generation`` adapters.
 
@@ -99,11 +100,10 @@ def build_other_integrations(
 
     images: OpenAIImageGeneration | NotConfiguredImageGeneration = NotConfiguredImageGeneration()
     if settings.openai_api_key is not None and settings.openai_api_key.get_secret_value():
+        deadline = max(1.0, image_timeout_s - IMAGE_MARGIN_S)
+        read = max(1.0, deadline - settings.http_connect_timeout_s)  # one attempt fits
         slow = settings.model_copy(
-            update={
-                "http_read_timeout_s": IMAGE_READ_TIMEOUT_S,
-                "http_deadline_s": IMAGE_DEADLINE_S,
-            }
+            update={"http_read_timeout_s": read, "http_deadline_s": deadline}
         )
         base_url = settings.openai_base_url or DEFAULT_BASE_URL
         openai = provider("openai_images", base_url, settings.openai_api_key, slow)
