@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from eco2.entrypoints.cli.deploy_slo import load_spec
-from eco2.entrypoints.cli.loadtest_eval import evaluate, server_figures, summarize
+from eco2.entrypoints.cli.loadtest_eval import evaluate, json_safe, server_figures, summarize
+from eco2.entrypoints.cli.loadtest_findmax import bottleneck
 from eco2.entrypoints.cli.loadtest_prom import Scrape
 from eco2.entrypoints.cli.loadtest_run import JobResult, RunResult
 
@@ -107,7 +108,7 @@ def test_failed_and_unanswered_jobs_count_in_the_latency_alike() -> None:
             summary = judge(run(jobs), scrape(100))
             verdict = next(v for v in summary["slo"] if v["name"] == "full_response_waste")
             assert (verdict["samples"], verdict["status"]) == (100, status), (kind, bad_jobs)
-            json.dumps(summary, allow_nan=False)  # no Infinity in summary.json
+            json.dumps(json_safe(summary), allow_nan=False)  # no Infinity in summary.json
 
 
 def test_a_default_length_run_judges_what_its_samples_allow() -> None:
@@ -116,3 +117,21 @@ def test_a_default_length_run_judges_what_its_samples_allow() -> None:
     verdict = next(v for v in summary["slo"] if v["name"] == "full_response_general")
     assert verdict["status"] == "pass" and set(verdict["passed"]) == {"p50", "p95"}
     assert "p99 needs 100" in verdict["note"] and summary["passed"]
+
+
+def test_a_percentile_already_missed_fails_before_it_has_its_samples() -> None:
+    # 4 of 10 general answers take a minute: whatever came next, P95 and P99 would miss.
+    slow = [JobResult("general", 0.0, "done", e2e_s=60.0) for _ in range(4)]
+    summary = judge(run(fast("waste", 100) + fast("general", 6) + slow), scrape(100))
+    verdict = next(v for v in summary["slo"] if v["name"] == "full_response_general")
+    assert verdict["status"] == "fail" and verdict["passed"]["p99"] is False
+    # 2 of 99 waste jobs never answered: more than a P99 allows of its 100 samples.
+    unanswered = [JobResult("waste", 0.0, "no_terminal") for _ in range(2)]
+    summary = judge(run(fast("waste", 97) + unanswered + fast("general", 100)), scrape(100))
+    assert statuses(summary)["full_response_waste"] == "fail" and not summary["passed"]
+    assert "full_response_waste p99 no answer" in bottleneck([summary | {"users": 1}])
+
+
+def test_find_max_names_a_level_stopped_by_too_little_data() -> None:
+    summary = judge(run(fast("waste", 1) + fast("general", 1)), scrape(1))
+    assert "insufficient" in bottleneck([summary | {"users": 1}])

@@ -23,7 +23,13 @@ import typer
 
 from eco2.entrypoints import aio
 from eco2.entrypoints.cli.deploy_slo import DeploySpec, load_spec
-from eco2.entrypoints.cli.loadtest_eval import evaluate, server_figures, summarize, verdict_table
+from eco2.entrypoints.cli.loadtest_eval import (
+    evaluate,
+    json_safe,
+    server_figures,
+    summarize,
+    verdict_table,
+)
 from eco2.entrypoints.cli.loadtest_html import render
 from eco2.entrypoints.cli.loadtest_prom import scrape
 from eco2.entrypoints.cli.loadtest_run import MESSAGES, run_load
@@ -102,7 +108,7 @@ def host_cpu(
 def write_report(report: Path, summary: dict[str, Any], extra_html: str = "") -> None:
     """Write ``summary.json`` and ``report.html`` into ``report``."""
     report.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(summary, indent=2, ensure_ascii=False)
+    text = json.dumps(json_safe(summary), indent=2, ensure_ascii=False, allow_nan=False)
     (report / "summary.json").write_text(text + "\n", encoding="utf-8")
     (report / "report.html").write_text(render(summary, extra_html), encoding="utf-8")
 

@@ -65,13 +65,22 @@ class Verdict:
     passed: dict[str, bool] = field(default_factory=dict)
     status: str = "no_data"  # pass | fail | insufficient | no_data | skipped
     note: str = ""
+    over: dict[str, int] = field(default_factory=dict)  # samples over each threshold
 
     def to_dict(self) -> dict[str, Any]:
-        # An infinite latency (jobs that got no answer) is not JSON: it is written as null.
-        observed = {
-            p: v if v is None or math.isfinite(v) else None for p, v in self.observed.items()
-        }
-        return dict(self.__dict__) | {"observed": observed}
+        return dict(self.__dict__)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with infinite latencies (jobs that got no answer) as ``null``: JSON has no
+    infinity, and strict parsers refuse ``Infinity``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _client_verdict(slo: Slo, run: RunResult, min_samples: int | None) -> Verdict:
@@ -89,6 +98,7 @@ def _client_verdict(slo: Slo, run: RunResult, min_samples: int | None) -> Verdic
         value = percentile(values, QUANTILE[p])
         verdict.observed[p] = value
         verdict.passed[p] = value is not None and value <= threshold
+        verdict.over[p] = sum(1 for v in values if v > threshold)
     return _judged(verdict, min_samples)
 
 
@@ -97,7 +107,11 @@ def _judged(verdict: Verdict, min_samples: int | None) -> Verdict:
     :data:`MIN_SAMPLES`) and set the status: ``fail`` if one of them misses, ``insufficient`` if
     there is none, else ``pass``."""
     needs = {p: MIN_SAMPLES[p] if min_samples is None else min_samples for p in verdict.passed}
-    unjudged = [p for p in verdict.passed if verdict.samples < needs[p]]
+    unjudged = [
+        p
+        for p in verdict.passed
+        if verdict.samples < needs[p] and not _already_missed(verdict, p, needs[p])
+    ]
     verdict.passed = {p: ok for p, ok in verdict.passed.items() if p not in unjudged}
     if unjudged:
         short = ", ".join(f"{p} needs {needs[p]}" for p in unjudged)
@@ -109,6 +123,13 @@ def _judged(verdict: Verdict, min_samples: int | None) -> Verdict:
     else:
         verdict.status = "pass"
     return verdict
+
+
+def _already_missed(verdict: Verdict, pct: str, needs: int) -> bool:
+    """Whether ``pct`` misses whatever samples came to fill its minimum: more of the samples
+    are over the threshold than its share allows of ``needs`` (a P99 allows 1 in 100)."""
+    over = verdict.over.get(pct, 0)
+    return over > math.floor((1 - QUANTILE[pct]) * needs + 1e-9)
 
 
 def _server_verdict(
@@ -129,6 +150,7 @@ def _server_verdict(
     for p, threshold in slo.thresholds.items():
         verdict.observed[p] = bucket_quantile(buckets, QUANTILE[p])
         within = fraction_within(buckets, threshold)
+        verdict.over[p] = round(count * (1 - within)) if within is not None else count
         # The percentile is within the threshold iff that share of observations is under it.
         verdict.passed[p] = within is not None and within >= QUANTILE[p] - 1e-9
     return _judged(verdict, min_samples)
@@ -240,6 +262,8 @@ def summarize(
 def _ms(value: float | None) -> str:
     if value is None:
         return "-"
+    if math.isinf(value):
+        return "no answer"
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
@@ -254,7 +278,7 @@ def verdict_table(summary: dict[str, Any]) -> str:
         cells = ""
         for p in PERCENTILES:
             if p not in v["passed"]:
-                mark = " ?" if v["observed"].get(p) is not None else ""  # not judged: too few
+                mark = " ?" if p in v["thresholds"] and v["samples"] else ""  # too few to judge
             else:
                 mark = "" if v["passed"][p] else " !"
             cells += f"{_ms(v['observed'].get(p)) + ' / ' + _ms(v['thresholds'].get(p)) + mark:<22}"

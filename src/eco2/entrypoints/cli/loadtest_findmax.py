@@ -8,6 +8,7 @@ the last level (``chat_node_duration_seconds`` per node, ``chat_queue_wait_secon
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,20 @@ def _missed(summary: dict[str, Any]) -> str:
     """The SLO percentiles a level missed, with what was observed."""
     missed = []
     for slo in summary["slo"]:
+        if slo.get("status") in ("insufficient", "no_data"):  # not a miss: too little to judge
+            missed.append(f"{slo['name']} {slo['status']} ({slo.get('samples', 0)} samples)")
         for pct, ok in (slo.get("passed") or {}).items():
             observed = (slo.get("observed") or {}).get(pct)
-            if ok is False and observed is not None:
+            if ok is False:
                 limit = slo["thresholds"][pct]
-                missed.append(f"{slo['name']} {pct} {observed * 1000:.0f} ms > {limit * 1000:g} ms")
+                seen = (
+                    "no answer"
+                    if observed is None or math.isinf(observed)
+                    else (f"{observed * 1000:.0f} ms")
+                )
+                missed.append(f"{slo['name']} {pct} {seen} > {limit * 1000:g} ms")
+    errors = (summary.get("server") or {}).get("scrape_errors") or []
+    missed += [f"scrape failed: {e}" for e in errors]
     if summary.get("error_rate_ok") is False:
         missed.append(f"error rate {summary['jobs']['error_rate']:.2%}")
     return ", ".join(missed)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import html
 import itertools
 import json
+import math
 from typing import Any
 
 from eco2.entrypoints.cli.deploy_slo import PERCENTILES
+from eco2.entrypoints.cli.loadtest_eval import json_safe
 
 COLORS = {"p50": "#4e79a7", "p95": "#f28e2b", "p99": "#e15759"}
 W, H, LEFT, RIGHT, TOP, BOTTOM = 760, 300, 60, 150, 20, 40
@@ -152,7 +154,9 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+    if value is None:
+        return "-"
+    return "no answer" if math.isinf(value) else f"{value:.3f}"
 
 
 def render(summary: dict[str, Any], extra_html: str = "") -> str:
@@ -266,7 +270,9 @@ server = histogram observations from <code>/metrics</code> during the run (bucke
 <details><summary>summary.json</summary><pre>{
         html.escape(
             json.dumps(
-                {k: v for k, v in summary.items() if k != "timeline"}, indent=2, ensure_ascii=False
+                json_safe({k: v for k, v in summary.items() if k != "timeline"}),
+                indent=2,
+                ensure_ascii=False,
             )
         )
     }</pre>

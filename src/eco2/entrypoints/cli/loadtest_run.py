@@ -123,7 +123,6 @@ async def _follow(
                         result.tokens += count
                         state.tokens += count
                     elif kind == "retry":  # the job starts over: its partial answer is void
-                        state.tokens -= result.tokens
                         first_token, result.ttft_s, result.tokens = None, None, 0
                     elif kind in ("done", "error"):
                         result.outcome = kind

@@ -100,8 +100,9 @@ def build_other_integrations(
 
     images: OpenAIImageGeneration | NotConfiguredImageGeneration = NotConfiguredImageGeneration()
     if settings.openai_api_key is not None and settings.openai_api_key.get_secret_value():
-        deadline = max(1.0, image_timeout_s - IMAGE_MARGIN_S)
-        read = max(1.0, deadline - settings.http_connect_timeout_s)  # one attempt fits
+        deadline = image_timeout_s - min(IMAGE_MARGIN_S, image_timeout_s / 2)
+        # One attempt fits when the timeout leaves room for connecting; the deadline caps it.
+        read = max(deadline / 2, deadline - settings.http_connect_timeout_s)
         slow = settings.model_copy(
             update={"http_read_timeout_s": read, "http_deadline_s": deadline}
         )
