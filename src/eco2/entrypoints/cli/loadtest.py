@@ -28,11 +28,11 @@ from eco2.entrypoints.cli.loadtest_eval import (
     json_safe,
     server_figures,
     summarize,
-    verdict_table,
 )
 from eco2.entrypoints.cli.loadtest_html import render
 from eco2.entrypoints.cli.loadtest_prom import scrape
 from eco2.entrypoints.cli.loadtest_run import MESSAGES, run_load
+from eco2.entrypoints.cli.loadtest_table import verdict_table
 
 DEFAULT_SLO = Path("deploy/slo.yaml")
 _REPO_SLO = Path(__file__).resolve().parents[4] / "deploy" / "slo.yaml"

@@ -196,7 +196,7 @@ async def find_max_run(
 ) -> bool:
     """Run the levels; write the report; return whether at least one level passed."""
     from eco2.entrypoints.cli.loadtest import measure, write_report
-    from eco2.entrypoints.cli.loadtest_eval import verdict_table
+    from eco2.entrypoints.cli.loadtest_table import verdict_table
 
     levels: list[dict[str, Any]] = []
     best: int | None = None

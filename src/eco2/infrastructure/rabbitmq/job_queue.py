@@ -45,6 +45,11 @@ from eco2.infrastructure.rabbitmq.messages import (
     delivery_attempt,
     encode_job,
 )
+from eco2.infrastructure.rabbitmq.topology import (
+    dead_end_name,
+    dead_letter_name,
+    declare_topology,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +93,12 @@ class RabbitJobQueue:
     @property
     def dead_letter_name(self) -> str:
         """Name of the dead-letter exchange and of the dead-letter queue."""
-        return f"{self._queue_name}.dead"
+        return dead_letter_name(self._queue_name)
 
     @property
     def dead_end_name(self) -> str:
         """Name of the queue of dead-letter copies whose jobs' streams the workers end."""
-        return f"{self._queue_name}.dead.end"
+        return dead_end_name(self._queue_name)
 
     async def connect(self) -> None:
         """Open a robust connection and a confirming channel, and declare the topology."""
@@ -111,22 +116,7 @@ class RabbitJobQueue:
             raise
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            dead_exchange = await channel.declare_exchange(
-                self.dead_letter_name, aio_pika.ExchangeType.FANOUT, durable=True
-            )
-            dead_queue = await channel.declare_queue(self.dead_letter_name, durable=True)
-            await dead_queue.bind(dead_exchange)
-            dead_end = await channel.declare_queue(self.dead_end_name, durable=True)
-            await dead_end.bind(dead_exchange)
-            queue = await channel.declare_queue(
-                self._queue_name,
-                durable=True,
-                arguments={
-                    "x-queue-type": "quorum",
-                    "x-dead-letter-exchange": self.dead_letter_name,
-                    "x-delivery-limit": self._max_deliveries,
-                },
-            )
+            queue = await declare_topology(channel, self._queue_name, self._max_deliveries)
         except BaseException:
             await connection.close()
             raise
