@@ -40,7 +40,7 @@ RUN groupadd --system --gid 10001 eco2 \
        --shell /usr/sbin/nologin eco2
 COPY --from=builder /opt/venv /opt/venv
 # Probes whichever eco2 command runs in the container: api/serve → GET /healthz on its --port,
-# worker → GET /metrics on ECO2_WORKER_METRICS_PORT, character-server → TCP on its --port or
+# worker → GET /healthz on ECO2_WORKER_METRICS_PORT, character-server → TCP on its --port or
 # ECO2_CHARACTER_GRPC_PORT. Kubernetes ignores HEALTHCHECK and uses the manifests' probes.
 COPY --chmod=0755 <<'PY' /usr/local/bin/eco2-healthcheck
 #!/opt/venv/bin/python
@@ -81,7 +81,7 @@ def target(args, env):
     if command in ("api", "serve"):
         return "http", f"http://127.0.0.1:{option(args, '--port', '8000')}/healthz"
     if command == "worker":
-        return "http", f"http://127.0.0.1:{env.get('ECO2_WORKER_METRICS_PORT', '9101')}/metrics"
+        return "http", f"http://127.0.0.1:{env.get('ECO2_WORKER_METRICS_PORT', '9101')}/healthz"
     if command == "character-server":
         return "tcp", int(option(args, "--port", env.get("ECO2_CHARACTER_GRPC_PORT", "50051")))
     return None
@@ -119,7 +119,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     ECO2_CHARACTER_GRPC_PORT=50051
 USER 10001:10001
 WORKDIR /home/eco2
-# 8000: API HTTP (/healthz, /readyz, /metrics); 9101: worker /metrics; 50051: character gRPC.
+# 8000: API HTTP (/healthz, /readyz, /metrics); 9101: worker /healthz, /readyz, /metrics;
+# 50051: character gRPC.
 EXPOSE 8000 9101 50051
 # The worker's Kiwi model and classifier load in a few seconds: give start-up a minute.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \

@@ -930,7 +930,7 @@ def test_healthcheck_script_probes_the_running_eco2_command(tmp_path: Path) -> N
     assert target(["serve", "--port=9000"], {})[1] == "http://127.0.0.1:9000/healthz"
     assert target(["worker"], {"ECO2_WORKER_METRICS_PORT": "9200"}) == (
         "http",
-        "http://127.0.0.1:9200/metrics",
+        "http://127.0.0.1:9200/healthz",
     )
     assert target(["character-server", "--host", "0.0.0.0"], {}) == ("tcp", 50051)
     assert target(["character-server"], {"ECO2_CHARACTER_GRPC_PORT": "50052"}) == ("tcp", 50052)
@@ -952,8 +952,9 @@ def test_healthcheck_script_probes_the_running_eco2_command(tmp_path: Path) -> N
         try:
             assert script["probe"](target(["api", "--port", str(port)], {})) == 0
             assert script["probe"](("tcp", port)) == 0
+            assert script["probe"](target(["worker"], {"ECO2_WORKER_METRICS_PORT": str(port)})) == 0
             with pytest.raises(urllib.error.HTTPError):
-                script["probe"](target(["worker"], {"ECO2_WORKER_METRICS_PORT": str(port)}))
+                script["probe"](("http", f"http://127.0.0.1:{port}/metrics"))
         finally:
             server.shutdown()
             thread.join()

@@ -10,7 +10,6 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import start_http_server
 
 from eco2.bootstrap import (
     Application,
@@ -22,6 +21,7 @@ from eco2.bootstrap import (
 from eco2.entrypoints.api.app import ApiDeps
 from eco2.entrypoints.api.fanout import StreamFanout
 from eco2.entrypoints.api.sse import sse_frame
+from eco2.entrypoints.worker.health import WorkerHealth
 from eco2.entrypoints.worker.runner import ChatWorker
 from eco2.infrastructure.memory.job_queue import InMemoryJobQueue
 from eco2.infrastructure.rabbitmq.job_queue import RabbitJobQueue
@@ -209,23 +209,27 @@ async def run_worker(
             settings, ports=ports, events=events, checkpointer=checkpointer, tracer=tracer
         )
         await queue.connect()
-        port = settings.telemetry.worker_metrics_port
-        if application.registry is not None and port:
-            try:
-                start_http_server(port, addr="0.0.0.0", registry=application.registry)
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"cannot serve /metrics on ECO2_WORKER_METRICS_PORT={port}: {exc.strerror}"
-                ) from None
-            log.info("worker_metrics_listening", extra={"port": port})
+        # Probes and /metrics: /healthz from the loop's heartbeat, /readyz once consuming.
+        health = WorkerHealth(application.registry)
         worker = _worker(application, queue)
         try:
+            if port := settings.telemetry.worker_metrics_port:
+                try:
+                    health.start(port)
+                except OSError as exc:
+                    raise ConfigurationError(
+                        f"cannot listen on ECO2_WORKER_METRICS_PORT={port}: {exc.strerror}"
+                    ) from None
+                log.info("worker_http_listening", extra={"port": port})
             await worker.start()
+            health.ready = True
             if started is not None:
                 started.set()
             await stop.wait()
+            health.ready = False
             await worker.stop()
         finally:
+            await health.close()
             await queue.close()
             await events.close()
             await application.ports.aclose()
