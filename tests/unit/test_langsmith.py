@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -163,3 +164,24 @@ async def test_an_unsampled_job_is_not_traced_even_with_the_langchain_switch_on(
     telemetry.flush()
     await asyncio.sleep(0.3)  # what a stray tracer would have posted has arrived by now
     assert not [r for r in stub.runs.values() if job.job_id in str(r.get("name"))]
+
+
+def test_flush_at_shutdown_gives_up_after_its_timeout(
+    stub: LangSmithStub, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    telemetry = LangSmithTelemetry(LangSmithConfig(True, "ls-test-key", "eco2-test", stub.url), "t")
+    release = threading.Event()
+
+    class HungClient:  # an endpoint that never answers: the SDK's flush does not return
+        def flush(self) -> None:
+            release.wait(30)
+
+    monkeypatch.setattr(telemetry, "_client", HungClient())
+    telemetry.flush_timeout_s = 0.2
+    started = time.monotonic()
+    try:
+        telemetry.flush()
+        assert time.monotonic() - started < 5
+        assert "langsmith_flush_timeout" in caplog.text
+    finally:
+        release.set()

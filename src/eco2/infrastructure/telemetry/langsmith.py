@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import zlib
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -162,6 +163,8 @@ class LangSmithTelemetry:
             tracing_sampling_rate=1.0,  # jobs are sampled here, whole (see the module doc)
         )
         self._tracer = JobRunTracer(self._client, config.project)
+        self.flush_timeout_s = 10.0
+        """Longest wait for queued runs at shutdown."""
         log.info(
             "langsmith_tracing_enabled",
             extra={"project": config.project, "sampling_rate": config.sampling_rate},
@@ -203,8 +206,17 @@ class LangSmithTelemetry:
         return self._tracer.pending()
 
     def flush(self) -> None:
-        """Wait for queued runs to be sent."""
-        self._client.flush()
+        """Wait for queued runs to be sent, at most ``flush_timeout_s``.
+
+        It runs at shutdown, inside the pod's grace period: an unreachable endpoint (the SDK
+        retries) must not hold the process until it is killed. Runs still queued are lost.
+        """
+        sending = threading.Thread(target=self._client.flush, name="eco2-langsmith-flush")
+        sending.daemon = True
+        sending.start()
+        sending.join(self.flush_timeout_s)
+        if sending.is_alive():
+            log.warning("langsmith_flush_timeout", extra={"timeout_s": self.flush_timeout_s})
 
 
 def build_telemetry(
