@@ -134,7 +134,7 @@ class ProcessChat:
             await self._end_failed(job, out, "internal_error", message, measured)
             return None
         finally:
-            # Releases the active-streams gauge if the job ended any other way (shutdown).
+            # Releases the active-streams gauge whatever ended the job (a no-op once finished).
             measured.stream.finish("error")
 
     async def _run(self, job: ChatJob, measured: JobMetrics, out: TokenCoalescer) -> ChatOutcome:

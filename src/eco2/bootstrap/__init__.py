@@ -152,8 +152,13 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     p = settings.pipeline
     return PipelineConfig(
         subagent_timeout_s=p.subagent_timeout_s,
-        # Image generation takes tens of seconds; the other sub-agents answer in a few.
-        subagent_timeouts_s={"image_generation": p.image_subagent_timeout_s},
+        # Image generation takes tens of seconds; the other sub-agents answer in a few. The RAG
+        # fallback walks two sources in turn (web search, then the general model), each allowed
+        # one sub-agent's time.
+        subagent_timeouts_s={
+            "image_generation": p.image_subagent_timeout_s,
+            "rag_fallback": 2 * p.subagent_timeout_s,
+        },
         rag_top_k=p.rag_top_k,
         history_messages=p.history_messages,
     )

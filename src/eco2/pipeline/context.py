@@ -65,13 +65,8 @@ class PipelineConfig:
     history_messages: int = 6
 
     def timeout_for(self, subagent: str) -> float:
-        """Return the timeout of ``subagent``.
-
-        ``rag_fallback`` walks two sources one after the other (web search, then the general
-        model), each allowed one sub-agent's time, so by default it gets twice the timeout.
-        """
-        default = self.subagent_timeout_s * (2 if subagent == "rag_fallback" else 1)
-        return self.subagent_timeouts_s.get(subagent, default)
+        """Return the timeout of ``subagent``."""
+        return self.subagent_timeouts_s.get(subagent, self.subagent_timeout_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,14 +10,11 @@ exposition when metrics are on (404 otherwise): the port serves probes either wa
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-
-log = logging.getLogger(__name__)
 
 
 class WorkerHealth:
