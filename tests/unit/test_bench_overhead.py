@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
@@ -14,36 +12,21 @@ from eco2.entrypoints.cli.bench_overhead import (
     PARTS,
     RunFigures,
     render,
-    run_benchmark,
     running_receiver,
     summarise,
 )
-from eco2.pipeline.context import Ports
+from eco2.entrypoints.cli.bench_overhead_pair import PairedRunError, run_paired, shared_core
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[str]:
-    with running_receiver() as url:
-        yield url
+def _plan(**changes: object) -> dict[str, object]:
+    plan = {"jobs": 4, "concurrency": 2, "rounds": 2, "warmup": 1, "paced": False}
+    return plan | {"sampling": 1.0, "cpu": shared_core()} | changes
 
 
-@pytest.fixture
-def unpaced_ports(offline_ports: Ports) -> Ports:
-    """The shared offline ports with the answer model unpaced, as the benchmark runs it."""
-    unpaced = {"time_to_first_token_s": 0.0, "tokens_per_s": 0.0}
-    return replace(
-        offline_ports,
-        answer_model=offline_ports.answer_model.model_copy(update=unpaced),
-        general_model=offline_ports.general_model.model_copy(update=unpaced),
-    )
-
-
-async def test_both_variants_run_the_same_jobs_and_only_one_exports(
-    receiver: str, unpaced_ports: Ports
-) -> None:
-    results = await run_benchmark(
-        jobs=4, concurrency=2, rounds=2, warmup=1, parts=PARTS, url=receiver, ports=unpaced_ports
-    )
+def test_both_variants_run_the_same_jobs_side_by_side_and_only_one_exports() -> None:
+    with running_receiver() as noop_url, running_receiver() as instrumented_url:
+        urls = {"noop": noop_url, "instrumented": instrumented_url}
+        results = run_paired(PARTS, urls, _plan())
     assert set(results) == {"noop", "instrumented"}
     noop, instrumented = results["noop"], results["instrumented"]
     assert len(noop) == len(instrumented) == 2
@@ -98,3 +81,11 @@ def test_unknown_instrumentation_part_is_a_usage_error() -> None:
     result = CliRunner().invoke(bench_app, ["overhead", "--instrument", "metrics,zipkin"])
     assert result.exit_code == 2
     assert "zipkin" in result.output
+
+
+def test_a_failing_variant_fails_the_run_and_stops_the_other() -> None:
+    with running_receiver() as url:
+        # Nothing listens on port 9 (discard): the NoOp variant cannot read its receiver.
+        urls = {"noop": "http://127.0.0.1:9", "instrumented": url}
+        with pytest.raises(PairedRunError, match="noop"):
+            run_paired(PARTS, urls, _plan(rounds=1))

@@ -20,7 +20,8 @@ instrumented. Two paces:
 Instrumented: Prometheus on a fresh registry, OpenTelemetry with a ``BatchSpanProcessor``
 exporting OTLP/HTTP, LangSmith posting run trees, both to a receiver in a child process (its CPU
 is not counted; the exporters' threads' is). The startup heap is frozen as the worker freezes it.
-Variants alternate (ABBA), telemetry is drained inside the timed window.
+The two variants run at the same time in two processes on one core (``bench_overhead_pair``),
+and telemetry is drained inside the timed window.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from eco2.entrypoints.cli.bench_overhead_pair import PairedRunError, run_paired, shared_core
 from eco2.entrypoints.cli.bench_overhead_report import RunFigures, render, summarise
 from eco2.entrypoints.cli.bench_receiver import receiver_stats, running_receiver
-from eco2.entrypoints.heap import freeze_startup_heap
 
 if TYPE_CHECKING:
     from eco2.bootstrap import Application
@@ -46,20 +47,14 @@ if TYPE_CHECKING:
     from eco2.pipeline.context import Ports
     from eco2.settings import Settings
 
-__all__ = [
-    "RunFigures",
-    "bench_overhead",
-    "render",
-    "run_benchmark",
-    "running_receiver",
-    "summarise",
-]
+__all__ = ["RunFigures", "bench_overhead", "render", "running_receiver", "summarise"]
 
 MESSAGES = ("페트병 어떻게 버려?", "이코 소개해줘", "소파 버리는 방법 알려줘", "안녕하세요")
 PARTS = ("metrics", "otel", "langsmith")
-# paced → (jobs, concurrency). Paced: 16 streams at 80 tokens/s keep one core about 40 % busy
-# (below saturation, see above); unpaced: 16 at once saturate it.
-DEFAULTS = {True: (160, 16), False: (200, 16)}
+# paced → (jobs, concurrency) per variant. Paced: 8 streams at 80 tokens/s keep a quarter of a
+# core busy, so both variants together stay below saturation (see above); unpaced: each variant
+# saturates its half of the shared core.
+DEFAULTS = {True: (120, 8), False: (200, 16)}
 
 
 @dataclass
@@ -156,53 +151,16 @@ async def measure(variant: Variant, jobs: int, concurrency: int, url: str) -> Ru
     )  # fmt: skip
 
 
-async def run_benchmark(
-    jobs: int,
-    concurrency: int,
-    rounds: int,
-    warmup: int,
-    parts: tuple[str, ...],
-    url: str,
-    ports: Ports | None = None,
-    paced: bool = True,
-    sampling: float = 1.0,
-) -> dict[str, list[RunFigures]]:
-    """Warm both variants up, then alternate them (ABBA) for ``rounds`` rounds each.
-
-    Args:
-        jobs: Jobs per timed run.
-        concurrency: Jobs running at once.
-        rounds: Timed runs per variant.
-        warmup: Untimed jobs per variant first.
-        parts: Instrumentation switched on in the instrumented variant.
-        url: The receiver's base URL.
-        ports: Adapters to share (default: the offline ones, paced as ``paced`` says).
-        paced: Models stream at the settings' latency profile (else as fast as they can).
-        sampling: LangSmith's job sampling rate (1: every job traced).
-    """
-    from eco2.bootstrap import build_ports
-
-    ports = ports or build_ports(bench_settings(False, paced))
-    pairs = (("noop", ()), ("instrumented", parts))
-    variants = [build_variant(n, ports, p, url, sampling) for n, p in pairs]
-    for variant in variants:
-        await measure(variant, warmup, concurrency, url)
-    freeze_startup_heap()  # as the worker does before it consumes jobs
-    results: dict[str, list[RunFigures]] = {v.name: [] for v in variants}
-    for index in range(rounds):
-        for variant in variants if index % 2 == 0 else variants[::-1]:
-            results[variant.name].append(await measure(variant, jobs, concurrency, url))
-    return results
-
-
 def bench_overhead(
     jobs: Annotated[
-        int | None, typer.Option(min=1, help="Jobs per run [default: 160 paced, 200 unpaced].")
+        int | None,
+        typer.Option(min=1, help="Jobs per round [default: 120 paced, 200 unpaced]."),
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option(min=1, help="Jobs at once [default: 16].")
+        int | None,
+        typer.Option(min=1, help="Jobs at once [default: 8 paced, 16 unpaced]."),
     ] = None,
-    rounds: Annotated[int, typer.Option(min=1, help="Runs per variant (median).")] = 3,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds (median of the round pairs).")] = 3,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed jobs per variant first.")] = 16,
     instrument: Annotated[
         str, typer.Option(help="Comma-separated parts to switch on: metrics, otel, langsmith.")
@@ -229,11 +187,20 @@ def bench_overhead(
     workload = f"{jobs} jobs × {rounds} rounds, {concurrency} at once, offline models {pace}"
     if "langsmith" in parts and langsmith_sampling < 1:
         workload += f"; LangSmith traces {langsmith_sampling:.0%} of jobs"
-    with running_receiver() as url:
-        run = run_benchmark(
-            jobs, concurrency, rounds, warmup, parts, url, paced=not unpaced,
-            sampling=langsmith_sampling,
-        )  # fmt: skip
-        results = asyncio.run(run)
+    plan: dict[str, Any] = {
+        "jobs": jobs,
+        "concurrency": concurrency,
+        "rounds": rounds,
+        "warmup": warmup,
+    }
+    plan |= {"paced": not unpaced, "sampling": langsmith_sampling, "cpu": shared_core()}
+    workload += f"; both variants at once on core {plan['cpu']}"
+    with running_receiver() as noop_url, running_receiver() as instrumented_url:
+        urls = {"noop": noop_url, "instrumented": instrumented_url}
+        try:
+            results = run_paired(parts, urls, plan)
+        except PairedRunError as exc:
+            typer.echo(f"eco2: error: {exc}", err=True)
+            raise typer.Exit(1) from None
     summary = summarise(results, parts, workload, paced=not unpaced)
     typer.echo(json.dumps(summary, ensure_ascii=False) if as_json else render(summary))

@@ -57,9 +57,9 @@ def summarise(
         }
         out["rounds"][name] = [round(r.tokens / r.wall_s, 1) for r in runs]
     ratio = out["instrumented"]["tokens_per_s"] / out["noop"]["tokens_per_s"]
-    # Rounds run back to back (ABBA), so each pair saw the same host load: the CPU-per-token ratio
-    # is the median over pairs, and their spread is the noise on a shared machine. Tokens per
-    # CPU-second is the capacity figure; it is steadier than wall time on a busy host.
+    # Each round ran in both variants at once (bench_overhead_pair), so a pair saw the same host:
+    # the CPU-per-token ratio is the median over pairs, and their spread is the noise left.
+    # Tokens per CPU-second is the capacity figure; it is steadier than wall time on a busy host.
     pairs = zip(results["noop"], results["instrumented"], strict=True)
     per_round = [i.cpu_s * n.tokens / (n.cpu_s * i.tokens) for n, i in pairs]
     cpu_ratio = statistics.median(per_round)
