@@ -77,20 +77,23 @@ class ModelCall:
 
     def finish(self, message: BaseMessage | None) -> None:
         """Record usage and the response model from the final (aggregated) message."""
+        attributes: dict[str, str | int | float] = {}
         if self.first_chunk_s is not None:
-            self.span.set_attribute("gen_ai.response.time_to_first_chunk", self.first_chunk_s)
+            attributes["gen_ai.response.time_to_first_chunk"] = self.first_chunk_s
+        meta = getattr(message, "response_metadata", None) or {}
+        if meta.get("model_name"):
+            attributes["gen_ai.response.model"] = str(meta["model_name"])
+        self.span.set_attributes(attributes)  # one call: each takes the span's lock
         usage = getattr(message, "usage_metadata", None) if message is not None else None
         if usage:
             self.usage(usage)
-        meta = getattr(message, "response_metadata", None) or {}
-        if meta.get("model_name"):
-            self.span.set_attribute("gen_ai.response.model", str(meta["model_name"]))
 
     def usage(self, usage: Mapping[str, int]) -> None:
         """Record the call's token usage on its span and towards its node's total."""
         input_tokens, output_tokens = int(usage["input_tokens"]), int(usage["output_tokens"])
-        self.span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
-        self.span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+        self.span.set_attributes(
+            {"gen_ai.usage.input_tokens": input_tokens, "gen_ai.usage.output_tokens": output_tokens}
+        )
         total = _node_usage.get()
         if total is not None:
             total["input_tokens"] += input_tokens
@@ -101,10 +104,14 @@ class ModelCall:
 def model_call(tracer: trace.Tracer, model: BaseChatModel) -> Iterator[ModelCall]:
     """A ``chat {model}`` client span around one model call (ended on exit, failed on error)."""
     name = model_name(model)
-    with tracer.start_as_current_span(f"chat {name}", kind=SpanKind.CLIENT) as span:
-        span.set_attribute("gen_ai.operation.name", "chat")
-        span.set_attribute("gen_ai.provider.name", provider_name(model))
-        span.set_attribute("gen_ai.request.model", name)
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider_name(model),
+        "gen_ai.request.model": name,
+    }
+    with tracer.start_as_current_span(
+        f"chat {name}", kind=SpanKind.CLIENT, attributes=attributes
+    ) as span:
         call = ModelCall(span)
         try:
             yield call

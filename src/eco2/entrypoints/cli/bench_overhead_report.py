@@ -22,7 +22,7 @@ class RunFigures:
     flushes: int
     wall_s: float
     cpu_s: float
-    spans: dict[str, int]  # by kind: node, subagent, chat (model call)
+    spans: dict[str, int]  # by kind: node, chat (model call), …
     runs: int  # LangSmith runs posted
 
 

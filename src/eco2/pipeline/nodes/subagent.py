@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langgraph.runtime import Runtime
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry import trace
 
 from eco2.domain.errors import NoResultsError, NotConfiguredError, SubagentError
 from eco2.domain.subagents import SubagentResult, SubagentStatus
@@ -31,16 +31,12 @@ async def run_lookup(
     def result(status: SubagentStatus, data: dict[str, Any], error: str | None) -> SubagentResult:
         return SubagentResult(name, status, data, error, (time.perf_counter() - started) * 1000)
 
-    # No LangChain run of its own: the node's run is the sub-agent's run (LangSmith tags it
-    # ``subagent:<name>``); a nested run per call doubled the tracer's cost for nothing new.
-    with ctx.ports.tracer.start_as_current_span(
-        f"subagent {name}", attributes={"eco2.subagent": name}
-    ) as span:
-        outcome = await _guarded(name, lambda: lookup(state, ctx), limit_s=timeout, result=result)
-        span.set_attribute("eco2.status", outcome.status.value)
-        if outcome.status in (SubagentStatus.FAILED, SubagentStatus.TIMEOUT):
-            span.set_status(Status(StatusCode.ERROR, outcome.status.value))
-        return outcome
+    # No run or span of its own: every sub-agent call is one node's whole work, so the node's
+    # LangSmith run (tagged ``subagent:<name>``) and its ``node <name>`` span (given
+    # ``eco2.subagent`` here, and the outcome as ``eco2.status``) are the sub-agent's; a nested
+    # one per call doubled the tracer's cost and told nothing new.
+    trace.get_current_span().set_attribute("eco2.subagent", name)
+    return await _guarded(name, lambda: lookup(state, ctx), limit_s=timeout, result=result)
 
 
 async def _guarded(
