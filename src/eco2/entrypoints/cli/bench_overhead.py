@@ -13,8 +13,8 @@ instrumented. Two paces:
   loop lags, tokens arrive in clumps and the coalescer writes fewer, larger entries, more so for
   the slower variant (measured: 14.8 vs 8.4 entries per job at 256 jobs at once), which hides
   part of the cost.
-- ``--unpaced``: no model latency, so the run is CPU-bound (``CPU busy`` ≈ 1) and the entries are
-  full coalescer batches in both variants; the figure is the throughput ratio. The worst case:
+- ``--unpaced``: no model latency, so each variant saturates its half of the shared core and the
+  entries are full coalescer batches in both; the figure is still CPU per token. The worst case:
   instrumentation against a pipeline that does almost nothing per token.
 
 Instrumented: Prometheus on a fresh registry, OpenTelemetry with a ``BatchSpanProcessor``
@@ -202,5 +202,5 @@ def bench_overhead(
         except PairedRunError as exc:
             typer.echo(f"eco2: error: {exc}", err=True)
             raise typer.Exit(1) from None
-    summary = summarise(results, parts, workload, paced=not unpaced)
+    summary = summarise(results, parts, workload)
     typer.echo(json.dumps(summary, ensure_ascii=False) if as_json else render(summary))
