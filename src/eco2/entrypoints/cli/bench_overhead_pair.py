@@ -5,9 +5,9 @@ The CPU a job costs on this kind of machine drifts by ±15 % from one quarter-mi
 back to back differed by that much, and alternating the variants (ABBA) still left round pairs
 spread from −2 % to +38 %. So the NoOp and the instrumented variant run in two processes pinned
 to one core, each timing its own rounds, and each round starts in both at once (a barrier): a
-round pair sees the same host. Two NoOp variants measured this way agreed within 2–4 % per
-round. Each process keeps below half the core (see ``bench_overhead.DEFAULTS``), so neither
-waits for the other more than a shared event loop would make it wait.
+round pair sees the same host. Both variants NoOp (``--instrument ""``), this read −1.3 %
+(pairs −2.8 … +0.5 %). A paced process keeps below half the core (``bench_overhead.DEFAULTS``),
+so neither waits for the other more than a shared event loop would make it wait.
 """
 
 from __future__ import annotations
