@@ -94,3 +94,33 @@ async def test_a_failed_timer_write_fails_the_next_call() -> None:
     await asyncio.sleep(0.1)
     with pytest.raises(ConnectionError):  # a lost write never goes unnoticed
         await out.token("answer", "c")
+
+
+async def test_a_write_in_flight_keeps_its_node_for_the_metrics() -> None:
+    """The next node's first token may arrive while the timer's write of the last one waits."""
+
+    class SlowSink(RecordingSink):
+        async def publish(self, job_id: str, event_type: EventType, payload: Any) -> StreamEvent:
+            if payload["text"] == "b":
+                await asyncio.sleep(0.05)  # a Redis round trip under load
+            return await super().publish(job_id, event_type, payload)
+
+    class Tracker:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, int]] = []
+
+        def tokens(self, node: str, produced_at: Any, durable_at: float) -> None:
+            self.seen.append((node, len(produced_at)))
+
+        def finish(self, status: str) -> None:
+            pass
+
+    sink, tracker = SlowSink(), Tracker()
+    coalescer = TokenCoalescer(sink, "j", max_tokens=16, max_delay_s=0.01, tracker=tracker)
+    await coalescer.token("answer", "a")  # written at once
+    await coalescer.token("answer", "b")  # waits for the timer
+    await asyncio.sleep(0.02)  # the timer's write of "b" is in flight
+    await coalescer.token("summarize", "x")  # nothing buffered: the node switches
+    await asyncio.sleep(0.1)
+    await coalescer.aclose()
+    assert tracker.seen == [("answer", 1), ("answer", 1), ("summarize", 1)]

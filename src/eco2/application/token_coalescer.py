@@ -166,8 +166,9 @@ class TokenCoalescer:
         text, count, produced = "".join(self._texts), self._count, self._produced
         self._texts, self._count, self._produced = [], 0, []
         self._last_write = time.perf_counter()
+        node = self._node  # the next node's first token may change it during the write
         await self._sink.publish(
-            self._job_id, EventType.TOKEN, {"node": self._node, "text": text, "count": count}
+            self._job_id, EventType.TOKEN, {"node": node, "text": text, "count": count}
         )
         if self._tracker is not None:
-            self._tracker.tokens(self._node, produced, time.perf_counter())
+            self._tracker.tokens(node, produced, time.perf_counter())
