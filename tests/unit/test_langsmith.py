@@ -71,6 +71,17 @@ def test_run_config_merges_tags_without_duplicates_or_mutation() -> None:
     assert merge_tags(["a", "b"], ["b", "c"]) == ["a", "b", "c"]
 
 
+def test_the_otel_switch_does_not_send_runs_with_their_text_as_spans(
+    stub: LangSmithStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SDK reads LANGSMITH_OTEL_ENABLED as "hybrid": every run, prompt and answer included,
+    # would go to the process's OpenTelemetry provider too. The project's own spans cover OTEL.
+    monkeypatch.setenv("LANGSMITH_OTEL_ENABLED", "true")
+    telemetry = LangSmithTelemetry(LangSmithConfig(True, "k", "p", stub.url), "test")
+    client = telemetry._client
+    assert client.tracing_mode == "langsmith" and client.otel_exporter is None
+
+
 async def test_a_real_job_posts_its_run_tree(
     stub: LangSmithStub, make_app: Callable[..., Application]
 ) -> None:

@@ -161,6 +161,10 @@ class LangSmithTelemetry:
             auto_batch_tracing=auto_batch,
             session=_session(config.endpoint),
             tracing_sampling_rate=1.0,  # jobs are sampled here, whole (see the module doc)
+            # Runs go to LangSmith only. ``LANGSMITH_OTEL_ENABLED=true`` switches this project's
+            # own spans on (no message text); left to the SDK it would also export every run as
+            # a span, inputs and outputs as ``gen_ai.prompt``/``completion``, to that provider.
+            tracing_mode="langsmith",
         )
         self._tracer = JobRunTracer(self._client, config.project)
         self.flush_timeout_s = 10.0
