@@ -20,6 +20,7 @@ from hiredis import pack_command
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _MAX_BATCH = 256  # appends per round trip; the rest wait for the next one
 _ROUND_TRIP_TIMEOUT_S = 30.0  # when the client's pool sets no socket time-out
@@ -121,6 +122,9 @@ class GroupCommit:
                     except ResponseError as exc:  # a whole reply was read: still in step
                         replies.append(exc)
             return replies
+        except TimeoutError as exc:  # a hung Redis: the same error a read's socket time-out gives
+            await connection.disconnect(nowait=True)
+            raise RedisTimeoutError(f"no reply from Redis within {self._timeout_s:g} s") from exc
         except BaseException:
             # Replies may be left unread on this connection: start the next batch on a new one.
             await connection.disconnect(nowait=True)
