@@ -22,7 +22,7 @@ from eco2.application.ports.jobs import JobMessage, JobQueuePort
 from eco2.application.ports.metrics import MetricsPort
 from eco2.application.trace_view import node_waterfall
 from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint, new_trace_id
-from eco2.domain.errors import InvalidRequestError
+from eco2.domain.errors import InvalidRequestError, UnavailableError
 from eco2.domain.events import EventType, entry_key
 from eco2.entrypoints.api.body_limit import BodySizeLimit
 from eco2.entrypoints.api.errors import RETRY_AFTER_S, install_error_handlers
@@ -250,6 +250,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
                 # The client resumes from its last id; only a slow client is worth a warning.
                 level = logging.WARNING if exc.reason == "overflow" else logging.INFO
                 log.log(level, "sse_client_cut_off", extra={"job_id": job_id, "reason": exc.reason})
+            except UnavailableError:  # the store dropped during a catch-up: end, it resumes
+                log.warning("sse_store_unavailable", extra={"job_id": job_id})
             finally:
                 deps.metrics.sse_clients(-1)
 

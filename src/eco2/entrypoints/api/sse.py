@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -17,6 +18,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eco2.domain.events import StreamEvent
+
+log = logging.getLogger(__name__)
 
 Write = Callable[[bytes], Coroutine[Any, Any, None]]
 """Sends bytes to one client (one ASGI body chunk of its response)."""
@@ -48,6 +51,8 @@ class SseResponse(Response):
     """
 
     media_type = "text/event-stream"
+    end_timeout_s = 5.0
+    """Longest wait to end the response; a client that reads nothing for that long is dropped."""
 
     def __init__(self, stream: Stream) -> None:
         super().__init__(
@@ -80,10 +85,31 @@ class SseResponse(Response):
             await asyncio.wait({streaming, leaving})
         if streaming.done() and not streaming.cancelled():
             streaming.result()  # a failure of the stream is the app's error, not silence
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        try:
+            async with asyncio.timeout(self.end_timeout_s):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except TimeoutError:
+            # The client keeps the connection open but reads nothing (typically one the fan-out
+            # just cut off for falling behind): the server would wait for its socket to drain
+            # for ever, and closing would too. Drop the connection; the client resumes by id.
+            log.warning("sse_client_unresponsive", extra={"path": scope.get("path")})
+            _abort(body_send)
 
 
 SERVER_SEND_KEY = "eco2.server_send"
+
+
+def _abort(server_send: Send) -> None:
+    """Drop the connection under ``server_send`` (uvicorn's, found through ``ServerSend``).
+
+    ASGI has no way to abort a connection, and a transport's ``close`` waits for its buffer to
+    drain, which a client that reads nothing never lets happen. Under another server, or
+    without ``ServerSend``, this does nothing and the server's own handling applies.
+    """
+    transport = getattr(getattr(server_send, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)
+    if callable(abort):
+        abort()
 
 
 class ServerSend:
