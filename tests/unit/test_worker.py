@@ -109,6 +109,35 @@ async def test_timeout_ends_the_job_with_an_error(make_app: Callable[..., Applic
     assert delivery.outcome == ["ack"]
 
 
+class _SavesForEver:
+    """A pipeline whose exit hangs: LangGraph saves the thread's checkpoint as it unwinds, and
+    that save waits as long as the database stalls."""
+
+    async def run(self, job: Any) -> Any:
+        yield TokenDelta("answer", "첫")
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(3600)  # not cancelled again: one cancellation per task
+
+
+async def test_a_run_that_cannot_unwind_still_times_out_on_time(
+    make_app: Callable[..., Application], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eco2.application import process_chat as use_case
+
+    monkeypatch.setattr(use_case, "UNWIND_S", 0.2)
+    app = make_app()
+    process_chat = ProcessChat(_SavesForEver(), app.events, metrics=app.metrics)
+    delivery = FakeDelivery(job())
+    started = time.monotonic()
+    await worker_for(app, process_chat=process_chat, job_timeout_s=0.3).handle(delivery)
+    assert time.monotonic() - started < 5  # not the hour the save would wait
+    events = await stream(app, delivery.message.job_id)
+    assert [e.payload["code"] for e in events if e.type.terminal] == ["timeout"]
+    assert delivery.outcome == ["ack"]
+
+
 async def test_shutdown_requeues_what_does_not_finish_in_the_grace_period(
     make_app: Callable[..., Application],
 ) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eco2.application.job_metrics import JobMetrics
 from eco2.application.ports.events import EventSinkPort
@@ -25,6 +26,7 @@ from eco2.domain.errors import StreamEndedError, UnavailableError
 from eco2.domain.events import EventType, NodePhase, NodeTiming
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,47 @@ class ChatOutcome:
             "usage": self.usage,
             "trace_id": self.trace_id,
         }
+
+
+UNWIND_S = 2.0
+"""Longest wait for a timed-out or cancelled run to unwind before the job goes on without it."""
+
+
+class _Overdue(Exception):
+    """The job's run outlived its timeout (and was cancelled)."""
+
+
+async def _within(run: Coroutine[Any, Any, T], timeout_s: float | None, job_id: str) -> T:
+    """Await ``run`` for at most ``timeout_s``; then cancel it and raise ``_Overdue``.
+
+    Only ``UNWIND_S`` is spent on the cancelled run's unwinding: LangGraph saves the thread's
+    checkpoint as it exits, and a stalled database would otherwise hold the job's ``error``
+    event, and its delivery, for as long as it stalls. A run still unwinding then finishes in
+    the background. Cancelling this coroutine cancels ``run`` the same way.
+    """
+    task = asyncio.ensure_future(run)
+    task.add_done_callback(_retrieve)  # an abandoned run's failure is not an unhandled error
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    except asyncio.CancelledError:
+        await _unwind(task, job_id)
+        raise
+    if done:
+        return task.result()
+    await _unwind(task, job_id)
+    raise _Overdue
+
+
+async def _unwind(task: asyncio.Future[Any], job_id: str) -> None:
+    task.cancel()
+    await asyncio.wait({task}, timeout=UNWIND_S)
+    if not task.done():
+        log.warning("job_unwinding_late", extra={"job_id": job_id, "waited_s": UNWIND_S})
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class ProcessChat:
@@ -111,12 +154,11 @@ class ProcessChat:
             tracker=measured.stream,
         )
         try:
-            async with asyncio.timeout(timeout_s):
-                return await self._run(job, measured, out)
+            return await _within(self._run(job, measured, out), timeout_s, job.job_id)
         except StreamEndedError:
             log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
             return None
-        except TimeoutError:
+        except _Overdue:
             log.warning("job_timeout", extra={"job_id": job.job_id})
             message = f"no answer within {timeout_s:g} s"
             await self._end_failed(job, out, "timeout", message, measured)
