@@ -153,9 +153,6 @@ def build_api(settings: Settings | None = None) -> ApiDeps:
     )
 
 
-_CHECKPOINT_CONNECTIONS = 4  # saves are one per turn and short; a few cover 32 jobs in flight
-
-
 @asynccontextmanager
 async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver[Any] | None]:
     url = settings.serving.database_url
@@ -163,28 +160,10 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver
         log.warning("checkpointer_in_memory", extra={"reason": "ECO2_DATABASE_URL unset"})
         yield None
         return
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-    from psycopg.rows import dict_row
-    from psycopg_pool import AsyncConnectionPool
+    from eco2.infrastructure.postgres_checkpointer import pooled_checkpointer
 
-    # A pool, not one connection: jobs saving at once do not queue on one socket, and a
-    # connection lost to a PostgreSQL restart is replaced (checked on checkout) instead of
-    # failing every later job. The settings are the ones the saver's own factory uses.
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        url.get_secret_value(),
-        min_size=1,
-        max_size=_CHECKPOINT_CONNECTIONS,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-        check=AsyncConnectionPool.check_connection,
-        open=False,
-    )
-    await pool.open(wait=True, timeout=10)
-    try:
-        saver = AsyncPostgresSaver(conn=pool)
-        await saver.setup()
+    async with pooled_checkpointer(url.get_secret_value()) as saver:
         yield saver
-    finally:
-        await pool.close()
 
 
 async def run_worker(

@@ -1,0 +1,84 @@
+"""The worker's PostgreSQL checkpointer: queries side by side, time limits, one setup at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+from langgraph.checkpoint.base import empty_checkpoint
+
+from eco2.infrastructure.postgres_checkpointer import pooled_checkpointer
+from tests.integration.distributed import DATABASE_URL
+from tests.integration.services import require_service
+
+
+@pytest.fixture
+async def schema_url() -> AsyncIterator[str]:
+    """A URL whose search_path is a fresh schema of this test's own (dropped afterwards)."""
+    schema = f"eco2test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = await psycopg.AsyncConnection.connect(DATABASE_URL, autocommit=True)
+    except psycopg.OperationalError as exc:
+        require_service("PostgreSQL", False, f"{DATABASE_URL.split('@')[-1]}: {exc}")
+        raise
+    async with admin:
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            yield f"{DATABASE_URL}?options=-csearch_path%3D{schema}"
+        finally:
+            await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def thread(name: str) -> Any:
+    return {"configurable": {"thread_id": name, "checkpoint_ns": ""}}
+
+
+async def test_one_sessions_blocked_save_does_not_hold_up_another_sessions_read(
+    schema_url: str,
+) -> None:
+    async with pooled_checkpointer(schema_url) as saver:
+        checkpoint = empty_checkpoint()
+        # Another transaction writes session A's checkpoint row and keeps it uncommitted.
+        async with await psycopg.AsyncConnection.connect(schema_url) as blocker:
+            await blocker.execute(
+                "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, checkpoint,"
+                " metadata) VALUES ('A', '', %s, '{}'::jsonb, '{}'::jsonb)",
+                (checkpoint["id"],),
+            )
+            save_a = asyncio.create_task(saver.aput(thread("A"), checkpoint, {}, {}))
+            await asyncio.sleep(0.3)
+            assert not save_a.done()  # waiting for the row lock
+            assert await asyncio.wait_for(saver.aget_tuple(thread("B")), 2) is None
+            await blocker.rollback()
+        await save_a
+        assert await saver.aget_tuple(thread("A")) is not None
+
+
+async def test_connections_get_time_limits_unless_the_url_sets_them(schema_url: str) -> None:
+    async with (
+        pooled_checkpointer(schema_url) as saver,
+        saver.conn.connection() as connection,  # type: ignore[union-attr]
+    ):
+        cursor = await connection.execute("SHOW statement_timeout")
+        assert (await cursor.fetchone())["statement_timeout"] == "10s"
+        cursor = await connection.execute("SHOW lock_timeout")
+        assert (await cursor.fetchone())["lock_timeout"] == "5s"
+    own = schema_url + "%20-cstatement_timeout%3D1234"
+    async with (
+        pooled_checkpointer(own) as saver,
+        saver.conn.connection() as connection,  # type: ignore[union-attr]
+    ):
+        cursor = await connection.execute("SHOW statement_timeout")
+        assert (await cursor.fetchone())["statement_timeout"] == "1234ms"
+
+
+async def test_workers_starting_at_once_on_an_empty_database_all_start(schema_url: str) -> None:
+    async def start() -> bool:
+        async with pooled_checkpointer(schema_url) as saver:
+            return await saver.aget_tuple(thread("x")) is None
+
+    assert await asyncio.gather(*(start() for _ in range(3))) == [True, True, True]
