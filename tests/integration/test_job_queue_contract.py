@@ -426,6 +426,31 @@ async def test_both_consumers_come_back_after_the_connection_drops(rabbit: Rabbi
             await channel.queue_delete(f"{rabbit.name}.dead.end")
 
 
+async def test_stopping_during_a_broker_outage_does_not_wait_for_the_broker(
+    rabbit: RabbitBackend,
+) -> None:
+    url = URL(AMQP_URL)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5672))
+    await proxy.start()
+    address = str(url.with_host("127.0.0.1").with_port(proxy.port))
+    queue = RabbitJobQueue(address, queue=rabbit.name, max_deliveries=1, connect_timeout_s=1)
+    try:
+        await queue.connect()
+        await queue.start_consuming(Recorder(), concurrency=1)
+        await queue.start_consuming_dead_letters(Recorder())
+        await proxy.close()  # the broker is gone, and stays gone: reconnects are refused
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        await asyncio.wait_for(queue.stop_consuming(), 10)  # SIGTERM's first step
+        assert time.monotonic() - started < 5
+    finally:
+        await asyncio.wait_for(queue.close(), 10)
+        connection = await aio_pika.connect(AMQP_URL, timeout=WAIT_S)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(f"{rabbit.name}.dead.end")
+
+
 async def test_stop_consuming_stops_new_deliveries_but_not_in_flight_ones(
     backend: Backend,
 ) -> None:

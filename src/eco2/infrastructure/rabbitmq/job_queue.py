@@ -62,7 +62,8 @@ class RabbitJobQueue:
         queue: Name of the job queue; the dead-letter exchange and queue are ``{queue}.dead``.
         max_deliveries: The broker's ``x-delivery-limit``: a job returned to the queue more
             often than this (requeued, or its consumer's connection died) is dead-lettered.
-        connect_timeout_s: Bound on connecting, on a publisher confirm and on ``ping``.
+        connect_timeout_s: Bound on connecting, on a publisher confirm, on ``ping`` and on
+            cancelling the consumers.
     """
 
     def __init__(
@@ -190,12 +191,19 @@ class RabbitJobQueue:
         tag, self._consumer_tag = self._consumer_tag, None
         if self._is_closed():
             return
-        if tag is not None and self._queue is not None:
-            await self._queue.cancel(tag)
-        if dead is not None:
-            channel, queue, dead_tag = dead
-            await queue.cancel(dead_tag)
-            await channel.close()
+        try:
+            # Bounded: during a broker outage the robust connection is reconnecting, and a
+            # cancel would wait for it for ever. The broker takes unacknowledged deliveries
+            # back when the connection ends anyway.
+            async with asyncio.timeout(self._timeout):
+                if tag is not None and self._queue is not None:
+                    await self._queue.cancel(tag)
+                if dead is not None:
+                    channel, queue, dead_tag = dead
+                    await queue.cancel(dead_tag)
+                    await channel.close()
+        except Exception as exc:
+            log.warning("job_queue_cancel_failed", extra={"error": type(exc).__name__})
 
     async def ping(self) -> bool:
         """True when the connection is open and the job queue exists (passive declare)."""
