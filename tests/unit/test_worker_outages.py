@@ -192,3 +192,15 @@ async def test_a_timed_out_run_whose_error_write_meets_an_outage_is_not_a_second
     await worker_on(app, outage, job_timeout_s=0.2).handle(delivery)
     assert delivery.outcome == ["ack"]
     assert streams(app) == {"success": None, "error": 1.0, "recovered": None}
+
+
+async def test_a_turn_saved_before_its_done_write_failed_is_not_kept_twice(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    outage = Outage(app.events, failures=1, error=UnavailableError, only=EventType.DONE)
+    delivery = FakeDelivery(job({"message": "페트병 어떻게 버려?", "session_id": "s-twice"}))
+    await worker_on(app, outage).handle(delivery)  # saved, done refused, run again in place
+    assert delivery.outcome == ["ack"]
+    state = await app.graph.aget_state({"configurable": {"thread_id": "s-twice"}})
+    assert [m.type for m in state.values["messages"]] == ["human", "ai"]

@@ -55,7 +55,9 @@ class LangGraphChatPipeline:
         request = job.request
         context = PipelineContext(self._ports, self._config, job.job_id, job.trace_id)
         state: ChatState = {
-            "messages": [HumanMessage(request.message)],
+            # Ids from the job: a job run again after its turn was saved (its done write
+            # failed, or the worker died just then) replaces the turn instead of adding it twice.
+            "messages": [HumanMessage(request.message, id=f"{job.job_id}:question")],
             "message": request.message,
             "location": (
                 {

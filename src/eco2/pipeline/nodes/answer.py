@@ -80,7 +80,10 @@ async def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[st
     usage = meta.usage_metadata if meta is not None else None
     return {
         "answer": text,
-        "messages": [*_forgotten(state, ctx.config.history_messages), AIMessage(text)],
+        "messages": [
+            *_forgotten(state, ctx.config.history_messages),
+            AIMessage(text, id=f"{ctx.job_id}:answer"),  # see the question's id (runner.py)
+        ],
         "usage": {
             "input_tokens": usage["input_tokens"] if usage else 0,
             "output_tokens": usage["output_tokens"] if usage else 0,
