@@ -181,16 +181,15 @@ def panels(spec: DeploySpec) -> list[Panel]:
         ),
         timeseries(
             "Errors",
-            "chat_errors_total by intent and error type; sub-agent calls that did not end ok.",
-            [
-                _by("chat_errors_total", "intent, error_type", "{{intent}} {{error_type}}"),
-                _by(
-                    "chat_subagent_calls_total",
-                    "subagent, status",
-                    "{{subagent}} {{status}}",
-                    selector='{status!="ok"}',
-                ),
-            ],
+            "chat_errors_total by intent and error type (failed and timed-out sub-agents too).",
+            [_by("chat_errors_total", "intent, error_type", "{{intent}} {{error_type}}")],
+            "ops",
+        ),
+        timeseries(
+            "Sub-agent calls by status",
+            "chat_subagent_calls_total: ok, empty and not_configured are answers; failed and "
+            "timeout are errors.",
+            [_by("chat_subagent_calls_total", "subagent, status", "{{subagent}} {{status}}")],
             "ops",
         ),
         timeseries(
