@@ -67,6 +67,7 @@ CLUSTER_SCOPED = {"Namespace"}
 EXTERNAL_SECRETS = {
     "eco2-connections": {"ECO2_REDIS_URL", "ECO2_AMQP_URL", "ECO2_DATABASE_URL"},
     "langsmith-credentials": {"LANGCHAIN_API_KEY"},
+    "eco2-provider-keys": set(),  # optional: whichever provider keys a deployment has
 }
 WORKER_DRAIN_MARGIN_S = 10
 # Benchmarks and load tests set variables for the processes they start; they read none.
@@ -568,6 +569,9 @@ def test_langsmith_key_comes_from_its_secret_and_tracing_is_set_on_the_worker(
         for main in containers(deployment):
             for item in main.get("env", []):
                 assert "KEY" not in item["name"] or "valueFrom" in item, item["name"]
+    # The sub-agents' provider keys, if a deployment has any, come from one optional Secret.
+    sources = container(objects, "eco2-worker")["envFrom"]
+    assert {"secretRef": {"name": "eco2-provider-keys", "optional": True}} in sources
 
 
 def test_every_secret_and_config_map_reference_resolves(
