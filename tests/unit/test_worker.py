@@ -139,7 +139,7 @@ async def test_a_run_that_cannot_unwind_still_times_out_on_time(
 
 
 async def test_shutdown_requeues_what_does_not_finish_in_the_grace_period(
-    make_app: Callable[..., Application],
+    make_app: Callable[..., Application], caplog: pytest.LogCaptureFixture
 ) -> None:
     app = make_app(answer_model=OfflineAnswerModel(tokens_per_s=20))
     worker = worker_for(app, shutdown_grace_s=0.2)
@@ -151,6 +151,23 @@ async def test_shutdown_requeues_what_does_not_finish_in_the_grace_period(
     assert task.done() and delivery.outcome == ["requeue"]
     events = await stream(app, delivery.message.job_id)
     assert not [e for e in events if e.type.terminal]
+    [requeued] = [r for r in caplog.records if r.getMessage() == "job_requeued"]
+    assert requeued.cause == "shutdown"  # type: ignore[attr-defined]
+
+
+async def test_a_job_cancelled_under_a_running_worker_is_not_called_a_shutdown(
+    make_app: Callable[..., Application], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(answer_model=OfflineAnswerModel(tokens_per_s=20))
+    delivery = FakeDelivery(job())
+    task = asyncio.create_task(worker_for(app).handle(delivery))
+    await asyncio.sleep(0.3)
+    task.cancel()  # what aiormq does to a consumer's task when its channel closes
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert delivery.outcome == ["requeue"]
+    [requeued] = [r for r in caplog.records if r.getMessage() == "job_requeued"]
+    assert requeued.cause == "channel_closed"  # type: ignore[attr-defined]
 
 
 async def test_shutdown_lets_short_jobs_finish(make_app: Callable[..., Application]) -> None:

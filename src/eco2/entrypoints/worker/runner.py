@@ -104,6 +104,7 @@ class ChatWorker:
         self._metrics = metrics
         self._tracer = tracer or trace.NoOpTracer()
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._stopping = False
         self._freeze_heap = freeze_heap
         self._dead_letter_retry_s = dead_letter_retry_s
         self._store_retry_s = store_retry_s
@@ -218,7 +219,10 @@ class ChatWorker:
         except StreamEndedError:  # the retry before running it again in place found it ended
             log.warning("job_already_ended", extra={"job_id": job.job_id})
         except asyncio.CancelledError:
-            log.warning("job_requeued_on_shutdown", extra={"job_id": job.job_id})
+            # The worker stopping, or the broker's channel closing under the job (a dropped
+            # connection, the consumer timeout): either way the broker gets the job back.
+            cause = "shutdown" if self._stopping else "channel_closed"
+            log.warning("job_requeued", extra={"job_id": job.job_id, "cause": cause})
             await asyncio.shield(delivery.requeue())
             raise
         finally:
@@ -257,6 +261,7 @@ class ChatWorker:
 
     async def stop(self) -> None:
         """Stop consuming; let in-flight jobs finish within the grace period, requeue the rest."""
+        self._stopping = True
         await self._queue.stop_consuming()
         pending = set(self._inflight)
         if pending:
