@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from eco2.application.ports.jobs import JobMessage
 from eco2.application.ports.pipeline import TokenDelta
@@ -235,6 +236,9 @@ async def test_a_timeout_while_done_is_being_written_leaves_one_terminal_event(
     events = await stream(app, delivery.message.job_id)
     assert [e.type for e in events if e.type.terminal] == [EventType.DONE]
     assert delivery.outcome == ["ack"]
+    # The client got its answer: the stream is not counted as failed.
+    text = generate_latest(app.metrics.registry).decode()  # type: ignore[attr-defined]
+    assert 'chat_stream_requests_total{status="error"}' not in text
 
 
 async def test_a_redelivered_job_whose_stream_ended_is_acknowledged_without_running(

@@ -155,8 +155,9 @@ class ProcessChat:
         )
         try:
             return await _within(self._run(job, measured, out), timeout_s, job.job_id)
-        except StreamEndedError:
+        except StreamEndedError:  # whoever ended the stream recorded it
             log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
+            measured.stream.finish(ABANDONED)
             return None
         except _Overdue:
             log.warning("job_timeout", extra={"job_id": job.job_id})
@@ -229,12 +230,14 @@ class ProcessChat:
         """Write the tokens still waiting, then the ``error`` event, unless the stream ended.
 
         A timeout can fire while the ``done`` write is on its way: the write still happens,
-        and the stream then refuses the ``error`` (one terminal event per stream).
+        and the stream then refuses the ``error`` (one terminal event per stream). Its stream
+        is then not recorded as failed here: it may well have ended with this run's ``done``.
         """
         try:
             await out.flush()
         except StreamEndedError:
             log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
+            measured.stream.finish(ABANDONED)
             return
         except Exception as exc:  # the error event matters more than the tokens before it
             log.warning(
@@ -244,6 +247,7 @@ class ProcessChat:
             await self._fail(job, code, message, measured)
         except StreamEndedError:
             log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
+            measured.stream.finish(ABANDONED)
         except UnavailableError:  # the caller runs the job again: this run did not end it
             measured.stream.finish(ABANDONED)
             raise
