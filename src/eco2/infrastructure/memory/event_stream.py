@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 class _Job:
     events: deque[tuple[EntryKey, StreamEvent]]
     seq: int = 0
-    expires_at: float | None = None
+    ended: bool = False
+    expires_at: float = float("inf")
 
 
 class InMemoryEventStream:
@@ -40,6 +41,8 @@ class InMemoryEventStream:
     Args:
         ttl_after_terminal_s: Seconds a job's stream lives after a terminal event.
         max_len: Events kept per job; older ones are dropped (``seq`` keeps counting).
+        max_age_s: Seconds a job's stream lives from its first event if no terminal event
+            ever comes.
         listener: Called with ``(job_id, event)`` after each publish (the CLI prints tokens).
             Its exceptions are logged, never raised into the publisher.
         clock: Monotonic seconds used for expiry; tests inject a fake one.
@@ -53,14 +56,18 @@ class InMemoryEventStream:
         *,
         ttl_after_terminal_s: float = 600,
         max_len: int = 10_000,
+        max_age_s: float = 86_400,
         listener: Callable[[str, StreamEvent], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl_after_terminal_s <= 0:
             raise ValueError("ttl_after_terminal_s must be positive")
+        if max_age_s < ttl_after_terminal_s:
+            raise ValueError("max_age_s must be at least ttl_after_terminal_s")
         if max_len < 1:
             raise ValueError("max_len must be at least 1")
         self._ttl = ttl_after_terminal_s
+        self._max_age = max_age_s
         self._max_len = max_len
         self._listener = listener
         self._clock = clock
@@ -88,15 +95,16 @@ class InMemoryEventStream:
             job = self._jobs.get(job_id)
             if job is None:
                 job = self._jobs[job_id] = _Job(deque(maxlen=self._max_len))
-            if job.expires_at is not None:  # set by the terminal event
+                self._expire(job_id, job, self._max_age)  # unless a terminal event comes
+            if job.ended:
                 raise StreamEndedError(job_id)
             job.seq += 1
             key = self._next_key()
             event = StreamEvent(job.seq, event_type, payload, f"{key[0]}-{key[1]}")
             job.events.append((key, replace(event, payload=stored)))
             if event_type.terminal:
-                job.expires_at = self._clock() + self._ttl
-                heapq.heappush(self._expiries, (job.expires_at, job_id))
+                job.ended = True
+                self._expire(job_id, job, self._ttl)
             self._changed.notify_all()
         if self._listener is not None:
             try:
@@ -151,6 +159,10 @@ class InMemoryEventStream:
         last_ms, last_n = self._last_key
         self._last_key = (ms, 0) if ms > last_ms else (last_ms, last_n + 1)
         return self._last_key
+
+    def _expire(self, job_id: str, job: _Job, after_s: float) -> None:
+        job.expires_at = self._clock() + after_s
+        heapq.heappush(self._expiries, (job.expires_at, job_id))
 
     def _purge_expired(self) -> None:
         heap, now = self._expiries, self._clock()

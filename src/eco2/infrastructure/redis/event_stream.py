@@ -4,8 +4,9 @@ Keys, per job: ``{prefix}:job:{job_id}:events`` (the stream; fields ``seq``, ``t
 ``{prefix}:job:{job_id}:seq`` (the ``seq`` counter) and, once it has ended,
 ``{prefix}:job:{job_id}:end`` (the terminal entry's id). ``publish`` is one script call, sent in
 one round trip with whatever other appends are waiting (``group_commit``): the script increments
-the counter, appends with ``MAXLEN ~``, and on a terminal event sets the
-expiry of the keys, so ``seq`` order and entry-id order can never disagree. A stream takes no
+the counter, appends with ``MAXLEN ~``, and on a terminal event sets the expiry of the keys
+(until then a day's backstop from the first event holds), so ``seq`` order and entry-id order
+can never disagree. A stream takes no
 append after its terminal event (the end marker says so): exactly one terminal event, whichever
 delivery of a job or the API writes it first.
 """
@@ -32,7 +33,8 @@ from eco2.infrastructure.redis.stream_tail import RedisStreamTail
 
 log = logging.getLogger(__name__)
 
-# KEYS: stream, seq counter, end marker. ARGV: max_len, type, data, terminal ("1"/"0"), ttl s.
+# KEYS: stream, seq counter, end marker.
+# ARGV: max_len, type, data, terminal ("1"/"0"), ttl s, max age s (a backstop until the end).
 _PUBLISH_LUA = """
 if redis.call('EXISTS', KEYS[3]) == 1 then
     return redis.error_reply('ENDED the stream already holds its terminal event')
@@ -44,6 +46,9 @@ if ARGV[4] == '1' then
     redis.call('EXPIRE', KEYS[1], ARGV[5])
     redis.call('EXPIRE', KEYS[2], ARGV[5])
     redis.call('SET', KEYS[3], id, 'EX', ARGV[5])
+elseif redis.call('TTL', KEYS[1]) == -1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[6])
+    redis.call('EXPIRE', KEYS[2], ARGV[6])
 end
 return {seq, id}
 """
@@ -67,9 +72,12 @@ class RedisEventStream:
         prefix: Key namespace.
         ttl_after_terminal_s: Seconds a stream (and its counter) lives after a terminal event.
         max_len: Approximate bound on entries kept per stream (Redis trims whole nodes).
+        max_age_s: Seconds a stream lives from its first event if no terminal event ever comes
+            (its job was lost between the API's ``queued`` and the queue, say).
 
     Raises:
-        ValueError: when ``ttl_after_terminal_s`` or ``max_len`` is not positive.
+        ValueError: when ``ttl_after_terminal_s`` or ``max_len`` is not positive, or
+            ``max_age_s`` is shorter than ``ttl_after_terminal_s``.
     """
 
     def __init__(
@@ -79,15 +87,19 @@ class RedisEventStream:
         prefix: str = "eco2",
         ttl_after_terminal_s: int = 600,
         max_len: int = 10_000,
+        max_age_s: int = 86_400,
     ) -> None:
         if ttl_after_terminal_s < 1:
             raise ValueError("ttl_after_terminal_s must be at least 1")
+        if max_age_s < ttl_after_terminal_s:
+            raise ValueError("max_age_s must be at least ttl_after_terminal_s")
         if max_len < 1:
             raise ValueError("max_len must be at least 1")
         self._client = client
         self._prefix = prefix
         self._ttl = ttl_after_terminal_s
         self._max_len = max_len
+        self._max_age = max_age_s
         self._appends = GroupCommit(client, _PUBLISH_LUA)
 
     def stream_key(self, job_id: str) -> str:
@@ -124,7 +136,7 @@ class RedisEventStream:
             with _reachable():
                 seq, entry_id = await self._appends.call(
                     list(self.job_keys(job_id)),
-                    [self._max_len, event_type.value, data, terminal, self._ttl],
+                    [self._max_len, event_type.value, data, terminal, self._ttl, self._max_age],
                 )
         except ResponseError as exc:
             if str(exc).startswith("ENDED"):
