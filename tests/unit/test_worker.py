@@ -290,3 +290,19 @@ async def test_a_cancelled_job_writes_no_waiting_token_after_it_was_requeued(
     await asyncio.sleep(0.05)  # past the coalescer's timer
     events = await stream(app, delivery.message.job_id)
     assert [e.payload["text"] for e in events] == ["first "]
+
+
+async def test_request_duration_and_first_token_count_the_queue_wait(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    message = job()
+    message = JobMessage(message.job_id, message.trace_id, message.request, time.time() - 5, {})
+    delivery = FakeDelivery(message)
+    await worker_for(app).handle(delivery)
+    registry = app.metrics.registry  # type: ignore[attr-defined]
+    for metric in ("chat_request_duration_seconds", "chat_time_to_first_token_seconds"):
+        waited = sum(
+            s.value for m in registry.collect() for s in m.samples if s.name == f"{metric}_sum"
+        )
+        assert 5 <= waited < 60, metric  # the user waited from the request on

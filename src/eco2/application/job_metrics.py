@@ -25,13 +25,17 @@ class JobMetrics:
         metrics: The metrics port.
         provider: The model provider label.
         attempt: Delivery attempt (a success after a retry is a ``recovered`` stream).
+        waited_s: How long the job had waited before this run (its queue wait): the request
+            duration and the time to first token are the user's, so they include it.
     """
 
-    def __init__(self, metrics: MetricsPort, provider: str, attempt: int = 1) -> None:
+    def __init__(
+        self, metrics: MetricsPort, provider: str, attempt: int = 1, waited_s: float = 0.0
+    ) -> None:
         self._metrics = metrics
         self._provider = provider
         self._attempt = attempt
-        self._started = time.perf_counter()
+        self._started = time.perf_counter() - waited_s
         self._first_token: float | None = None
         self._rag_quality: str | None = None
         self._rag_fallback = "none"

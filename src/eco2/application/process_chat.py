@@ -145,7 +145,7 @@ class ProcessChat:
                 event: the caller runs the job again once it is back.
         """
         job.status = JobStatus.RUNNING
-        measured = JobMetrics(self._metrics, self._provider, attempt)
+        measured = JobMetrics(self._metrics, self._provider, attempt, waited_s=job.waited_s)
         out = TokenCoalescer(
             self._events,
             job.job_id,

@@ -79,9 +79,14 @@ def new_trace_id() -> str:
 
 @dataclass(slots=True)
 class ChatJob:
-    """One unit of work: a request, its ids and its status."""
+    """One unit of work: a request, its ids and its status.
+
+    ``waited_s`` is how long the job had existed when this run began (its time in the queue,
+    earlier deliveries' runs included): the user's wait starts at the request, not here.
+    """
 
     request: ChatRequest
     job_id: str = field(default_factory=new_job_id)
     trace_id: str = field(default_factory=new_trace_id)
     status: JobStatus = JobStatus.QUEUED
+    waited_s: float = 0.0
