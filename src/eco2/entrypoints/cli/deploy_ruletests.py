@@ -204,7 +204,7 @@ def _burn_cases(slo: Slo, objective: Objective, spec: DeploySpec) -> dict[str, S
         labels = (("objective", objective.percentile), ("slo", slo.name))
         scenario["promql_expr_test"].append(
             {
-                "expr": record + matchers(labels[1:]),
+                "expr": record + matchers(labels),
                 "eval_time": f"{burst + gap}m",
                 "exp_samples": [{"labels": record + matchers(labels), "value": 1}],
             }
@@ -239,9 +239,20 @@ def _merge(parts: list[dict[str, Scenario]]) -> list[dict[str, Any]]:
                     raise ValueError(f"conflicting test series {series['series']}")
                 if series["series"] not in known:
                     group["input_series"].append(series)
-            group["alert_rule_test"] += scenario["alert_rule_test"]
+            for check in scenario["alert_rule_test"]:  # an SLO's objectives share alert names
+                _add_check(group["alert_rule_test"], check)
             group["promql_expr_test"] += scenario["promql_expr_test"]
     return [{k: v for k, v in g.items() if v != []} for g in merged.values()]
+
+
+def _add_check(checks: list[dict[str, Any]], check: dict[str, Any]) -> None:
+    """Add ``check``, or its expected alerts to the check of the same alert at the same time
+    (promtool compares the whole list of an alert's instances)."""
+    for known in checks:
+        if (known["alertname"], known["eval_time"]) == (check["alertname"], check["eval_time"]):
+            known["exp_alerts"] += check["exp_alerts"]
+            return
+    checks.append({**check, "exp_alerts": list(check["exp_alerts"])})
 
 
 def rule_tests(spec: DeploySpec) -> dict[str, Any]:
