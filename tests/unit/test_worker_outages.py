@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from eco2.application.process_chat import ProcessChat
 from eco2.bootstrap import Application
 from eco2.domain.errors import UnavailableError
@@ -195,12 +197,25 @@ async def test_a_timed_out_run_whose_error_write_meets_an_outage_is_not_a_second
 
 
 async def test_a_turn_saved_before_its_done_write_failed_is_not_kept_twice(
-    make_app: Callable[..., Application],
+    make_app: Callable[..., Application], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from eco2.pipeline.nodes import answer as answer_node
+
     app = make_app()
     outage = Outage(app.events, failures=1, error=UnavailableError, only=EventType.DONE)
     delivery = FakeDelivery(job({"message": "페트병 어떻게 버려?", "session_id": "s-twice"}))
+    prompts: list[list[str]] = []
+    real = answer_node.build_messages
+
+    def spy(*args: Any) -> Any:
+        prompt = real(*args)
+        prompts.append([m.type for m in prompt])
+        return prompt
+
+    monkeypatch.setattr(answer_node, "build_messages", spy)
     await worker_on(app, outage).handle(delivery)  # saved, done refused, run again in place
     assert delivery.outcome == ["ack"]
     state = await app.graph.aget_state({"configurable": {"thread_id": "s-twice"}})
     assert [m.type for m in state.values["messages"]] == ["human", "ai"]
+    # The run again answers the question, not its own earlier answer.
+    assert prompts == [["system", "human"], ["system", "human"]]

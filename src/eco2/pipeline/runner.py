@@ -19,7 +19,7 @@ from eco2.domain.chat import ChatJob
 from eco2.domain.events import NodePhase
 from eco2.pipeline.context import PipelineConfig, PipelineContext, Ports
 from eco2.pipeline.graph import CHECKPOINT_DURABILITY, ChatGraph
-from eco2.pipeline.state import ChatState
+from eco2.pipeline.state import ChatState, question_id
 
 
 class LangGraphChatPipeline:
@@ -57,7 +57,7 @@ class LangGraphChatPipeline:
         state: ChatState = {
             # Ids from the job: a job run again after its turn was saved (its done write
             # failed, or the worker died just then) replaces the turn instead of adding it twice.
-            "messages": [HumanMessage(request.message, id=f"{job.job_id}:question")],
+            "messages": [HumanMessage(request.message, id=question_id(job.job_id))],
             "message": request.message,
             "location": (
                 {

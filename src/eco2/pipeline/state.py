@@ -34,3 +34,13 @@ class ChatState(TypedDict, total=False):
     aggregated: list[dict[str, Any]]
     answer: str
     usage: dict[str, int]
+
+
+def question_id(job_id: str) -> str:
+    """The id of a job's question in its session's thread (the same on every run of the job)."""
+    return f"{job_id}:question"
+
+
+def answer_id(job_id: str) -> str:
+    """The id of a job's answer in its session's thread (the same on every run of the job)."""
+    return f"{job_id}:answer"

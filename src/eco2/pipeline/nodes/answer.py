@@ -18,7 +18,7 @@ from langgraph.runtime import Runtime
 from eco2.application.answer_context import render_context_block
 from eco2.pipeline.context import PipelineContext
 from eco2.pipeline.genai_spans import model_call
-from eco2.pipeline.state import ChatState
+from eco2.pipeline.state import ChatState, answer_id, question_id
 
 SYSTEM_PROMPT = """너는 한국의 분리배출 도우미 '이코'야.
 아래 컨텍스트에 있는 사실만으로 한국어로 답해.
@@ -27,12 +27,19 @@ SYSTEM_PROMPT = """너는 한국의 분리배출 도우미 '이코'야.
 - 컨텍스트에 없는 사실(요금, 장소, 날씨 수치 등)은 지어내지 마."""
 
 
-def conversation(messages: Sequence[BaseMessage], history_messages: int) -> list[BaseMessage]:
+def conversation(
+    messages: Sequence[BaseMessage], history_messages: int, job_id: str | None = None
+) -> list[BaseMessage]:
     """The thread's messages worth keeping: the last ``history_messages`` before the question.
 
     A question followed by another question was left unanswered (its turn failed, timed out or
     was redelivered; the checkpointer saves a turn's input whatever its end): it is dropped.
+    A job run again after its turn was saved finds its question in place, followed by its
+    earlier answer: the conversation ends at the question (``job_id`` names it).
     """
+    ids = [m.id for m in messages]
+    if job_id is not None and question_id(job_id) in ids:
+        messages = messages[: ids.index(question_id(job_id)) + 1]
     answered = [
         m
         for i, m in enumerate(messages)
@@ -42,25 +49,32 @@ def conversation(messages: Sequence[BaseMessage], history_messages: int) -> list
     return answered[-(history_messages + 1) :]
 
 
-def build_messages(state: ChatState, history_messages: int) -> list[BaseMessage]:
+def build_messages(
+    state: ChatState, history_messages: int, job_id: str | None = None
+) -> list[BaseMessage]:
     """Return the prompt: instructions with the context block, recent history, the question."""
     block = render_context_block(state.get("intents", []), state.get("aggregated", []))
-    history = conversation(state.get("messages", []), history_messages)
+    history = conversation(state.get("messages", []), history_messages, job_id)
     return [SystemMessage(f"{SYSTEM_PROMPT}\n\n{block}"), *history]
 
 
-def _forgotten(state: ChatState, history_messages: int) -> list[RemoveMessage]:
-    """Removals of what no later prompt will carry, so a session's saved thread stays bounded."""
+def _forgotten(state: ChatState, history_messages: int, job_id: str) -> list[RemoveMessage]:
+    """Removals of what no later prompt will carry, so a session's saved thread stays bounded.
+
+    The job's own earlier answer (a run again after its turn was saved) is not removed: the new
+    answer, under the same id, replaces it.
+    """
     messages = list(state.get("messages", []))
-    kept = {id(m) for m in conversation(messages, history_messages)}
-    return [RemoveMessage(id=m.id) for m in messages if id(m) not in kept and m.id]
+    kept = {id(m) for m in conversation(messages, history_messages, job_id)}
+    stale = [m for m in messages if id(m) not in kept and m.id and m.id != answer_id(job_id)]
+    return [RemoveMessage(id=str(m.id)) for m in stale]
 
 
 async def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
     """Stream the answer; each text chunk goes out on the custom stream as a token."""
     ctx = runtime.context
     write = runtime.stream_writer
-    messages = build_messages(state, ctx.config.history_messages)
+    messages = build_messages(state, ctx.config.history_messages, ctx.job_id)
     texts: list[str] = []
     meta: AIMessageChunk | None = None
     with model_call(ctx.ports.tracer, ctx.ports.answer_model) as call:
@@ -81,8 +95,8 @@ async def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[st
     return {
         "answer": text,
         "messages": [
-            *_forgotten(state, ctx.config.history_messages),
-            AIMessage(text, id=f"{ctx.job_id}:answer"),  # see the question's id (runner.py)
+            *_forgotten(state, ctx.config.history_messages, ctx.job_id),
+            AIMessage(text, id=answer_id(ctx.job_id)),  # a run again replaces its earlier one
         ],
         "usage": {
             "input_tokens": usage["input_tokens"] if usage else 0,
