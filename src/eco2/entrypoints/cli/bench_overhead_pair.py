@@ -57,7 +57,11 @@ def _variant_process(
     try:
         os.sched_setaffinity(0, {plan["cpu"]})
         asyncio.run(rounds())
-    except threading.BrokenBarrierError:  # the other variant failed and says why
+    except threading.BrokenBarrierError:
+        # The other variant failed (its message is already on its way: it sends it before it
+        # breaks the barrier), or it hung and this wait timed out: say so, the parent reports
+        # whichever message comes first.
+        out.put((name, f"no round start from the other variant within {ROUND_TIMEOUT_S:g} s"))
         raise SystemExit(1) from None
     except BaseException as exc:
         out.put((name, f"{type(exc).__name__}: {exc}"))

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
@@ -191,19 +193,20 @@ class RabbitJobQueue:
         tag, self._consumer_tag = self._consumer_tag, None
         if self._is_closed():
             return
-        try:
-            # Bounded: during a broker outage the robust connection is reconnecting, and a
-            # cancel would wait for it for ever. The broker takes unacknowledged deliveries
-            # back when the connection ends anyway.
-            async with asyncio.timeout(self._timeout):
-                if tag is not None and self._queue is not None:
-                    await self._queue.cancel(tag)
-                if dead is not None:
-                    channel, queue, dead_tag = dead
-                    await queue.cancel(dead_tag)
-                    await channel.close()
-        except Exception as exc:
-            log.warning("job_queue_cancel_failed", extra={"error": type(exc).__name__})
+        steps: list[Callable[[], Awaitable[Any]]] = []
+        if tag is not None and self._queue is not None:
+            steps.append(partial(self._queue.cancel, tag))
+        if dead is not None:
+            channel, queue, dead_tag = dead
+            steps += [partial(queue.cancel, dead_tag), channel.close]
+        for step in steps:
+            # Each bounded: in a broker outage the robust connection reconnects for ever; the
+            # broker takes unacknowledged deliveries back when the connection ends anyway.
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await step()
+            except Exception as exc:
+                log.warning("job_queue_cancel_failed", extra={"error": type(exc).__name__})
 
     async def ping(self) -> bool:
         """True when the connection is open and the job queue exists (passive declare)."""
