@@ -155,8 +155,14 @@ def burn_alert_expr(slo: Slo, objective: Objective, window: BurnWindow) -> str:
 
 
 def burn_alert_labels(slo: Slo, objective: Objective, window: BurnWindow) -> dict[str, str]:
-    """Labels of a burn-rate alert (the recorded series add ``slo`` and ``objective``)."""
-    return {"severity": window.severity, "notify": window.notify, "burn_window": window.name}
+    """Labels of a burn-rate alert (the recorded series add ``slo``; ``objective`` is static
+    too, so that an SLO's objectives' rules of one alert name differ, as promtool's lint wants)."""
+    return {
+        "severity": window.severity,
+        "notify": window.notify,
+        "burn_window": window.name,
+        "objective": objective.percentile,
+    }
 
 
 def alert_rules(spec: DeploySpec) -> dict[str, Any]:
