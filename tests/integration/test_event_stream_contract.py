@@ -486,3 +486,10 @@ async def test_redis_appends_reconnect_after_their_connection_is_killed(
     finally:
         await admin.aclose()
         await stream.close()
+
+
+async def test_a_ttl_after_the_end_longer_than_a_day_is_accepted(harness: Harness) -> None:
+    # ECO2_STREAM_TTL_S allows it; the backstop then lasts at least as long.
+    stream = harness.make(ttl_after_terminal_s=2 * 86_400)
+    await stream.publish("job", EventType.QUEUED, {})
+    assert await stream.exists("job")

@@ -94,6 +94,7 @@ class SseResponse(Response):
             # for ever, and closing would too. Drop the connection; the client resumes by id.
             log.warning("sse_client_unresponsive", extra={"path": scope.get("path")})
             _abort(body_send)
+            await asyncio.sleep(0)  # the server learns of the loss before the app returns
 
 
 SERVER_SEND_KEY = "eco2.server_send"

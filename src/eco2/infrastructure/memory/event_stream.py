@@ -42,7 +42,7 @@ class InMemoryEventStream:
         ttl_after_terminal_s: Seconds a job's stream lives after a terminal event.
         max_len: Events kept per job; older ones are dropped (``seq`` keeps counting).
         max_age_s: Seconds a job's stream lives from its first event if no terminal event
-            ever comes.
+            ever comes; at least ``ttl_after_terminal_s``.
         listener: Called with ``(job_id, event)`` after each publish (the CLI prints tokens).
             Its exceptions are logged, never raised into the publisher.
         clock: Monotonic seconds used for expiry; tests inject a fake one.
@@ -62,12 +62,10 @@ class InMemoryEventStream:
     ) -> None:
         if ttl_after_terminal_s <= 0:
             raise ValueError("ttl_after_terminal_s must be positive")
-        if max_age_s < ttl_after_terminal_s:
-            raise ValueError("max_age_s must be at least ttl_after_terminal_s")
         if max_len < 1:
             raise ValueError("max_len must be at least 1")
         self._ttl = ttl_after_terminal_s
-        self._max_age = max_age_s
+        self._max_age = max(max_age_s, ttl_after_terminal_s)  # never shorter than after the end
         self._max_len = max_len
         self._listener = listener
         self._clock = clock

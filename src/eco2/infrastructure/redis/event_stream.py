@@ -73,11 +73,11 @@ class RedisEventStream:
         ttl_after_terminal_s: Seconds a stream (and its counter) lives after a terminal event.
         max_len: Approximate bound on entries kept per stream (Redis trims whole nodes).
         max_age_s: Seconds a stream lives from its first event if no terminal event ever comes
-            (its job was lost between the API's ``queued`` and the queue, say).
+            (its job was lost between the API's ``queued`` and the queue, say); at least
+            ``ttl_after_terminal_s``.
 
     Raises:
-        ValueError: when ``ttl_after_terminal_s`` or ``max_len`` is not positive, or
-            ``max_age_s`` is shorter than ``ttl_after_terminal_s``.
+        ValueError: when ``ttl_after_terminal_s`` or ``max_len`` is not positive.
     """
 
     def __init__(
@@ -91,15 +91,13 @@ class RedisEventStream:
     ) -> None:
         if ttl_after_terminal_s < 1:
             raise ValueError("ttl_after_terminal_s must be at least 1")
-        if max_age_s < ttl_after_terminal_s:
-            raise ValueError("max_age_s must be at least ttl_after_terminal_s")
         if max_len < 1:
             raise ValueError("max_len must be at least 1")
         self._client = client
         self._prefix = prefix
         self._ttl = ttl_after_terminal_s
         self._max_len = max_len
-        self._max_age = max_age_s
+        self._max_age = max(max_age_s, ttl_after_terminal_s)  # never shorter than after the end
         self._appends = GroupCommit(client, _PUBLISH_LUA)
 
     def stream_key(self, job_id: str) -> str:
