@@ -67,13 +67,24 @@ async def test_connections_get_time_limits_unless_the_url_sets_them(schema_url: 
         assert (await cursor.fetchone())["statement_timeout"] == "10s"
         cursor = await connection.execute("SHOW lock_timeout")
         assert (await cursor.fetchone())["lock_timeout"] == "5s"
-    own = schema_url + "%20-cstatement_timeout%3D1234"
+    # Set in the URL, in any of libpq's spellings: kept. A name that only contains another's
+    # (deadlock_timeout) does not count as setting it.
+    own = schema_url + "%20-c%20statement_timeout%3D1234%20--lock-timeout%3D2s"
+    own += "%20-cdeadlock_timeout%3D3s"
     async with (
         pooled_checkpointer(own) as saver,
         saver.conn.connection() as connection,  # type: ignore[union-attr]
     ):
-        cursor = await connection.execute("SHOW statement_timeout")
-        assert (await cursor.fetchone())["statement_timeout"] == "1234ms"
+        for name, value in (("statement_timeout", "1234ms"), ("lock_timeout", "2s")):
+            cursor = await connection.execute(f"SHOW {name}")
+            assert (await cursor.fetchone())[name] == value
+    other = schema_url + "%20-cdeadlock_timeout%3D3s"
+    async with (
+        pooled_checkpointer(other) as saver,
+        saver.conn.connection() as connection,  # type: ignore[union-attr]
+    ):
+        cursor = await connection.execute("SHOW lock_timeout")
+        assert (await cursor.fetchone())["lock_timeout"] == "5s"
 
 
 async def test_workers_starting_at_once_on_an_empty_database_all_start(schema_url: str) -> None:

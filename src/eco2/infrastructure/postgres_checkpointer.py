@@ -6,12 +6,14 @@ holds one lock around every query, which is right for one shared connection and 
 pool: each checkout is a connection of its own, and with the lock one slow or locked query
 (another session's save) held up every session's read and save. Every connection also gets
 time limits, so a stalled or unreachable database fails a checkpoint read or save within
-seconds instead of holding the job for as long as it stalls; whatever the URL sets itself wins.
+seconds instead of holding the job for as long as it stalls; whatever the URL (or
+``PGOPTIONS``) sets itself wins.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -52,6 +54,21 @@ class PooledSaver(AsyncPostgresSaver):
         self.lock = _Unlocked()
 
 
+def _option_names(options: str) -> set[str]:
+    """The settings a libpq ``options`` string sets (``-c name=value``, ``-cname=value``,
+    ``--name=value``; dashes in names are underscores)."""
+    names, words = set(), options.split()
+    for index, word in enumerate(words):
+        if word == "-c" and index + 1 < len(words):
+            word = words[index + 1]
+        elif word.startswith("-c") or word.startswith("--"):
+            word = word[2:]
+        else:
+            continue
+        names.add(word.partition("=")[0].replace("-", "_"))
+    return names
+
+
 async def _take_setup_lock(connection: Any) -> None:
     """Wait for the setup lock by polling: a statement left waiting for it would hold a
     snapshot, and the setup's ``CREATE INDEX CONCURRENTLY`` waits for every older snapshot."""
@@ -76,8 +93,9 @@ async def pooled_checkpointer(conninfo: str) -> AsyncIterator[PooledSaver]:
     # The settings the saver's own factory uses, then the time limits the URL leaves unset.
     kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
     kwargs |= {k: v for k, v in CONNECT_DEFAULTS.items() if k not in given}
-    options = str(given.get("options", ""))
-    session = [f"SET {k} = '{v}'" for k, v in SESSION_DEFAULTS.items() if k not in options]
+    options = given["options"] if "options" in given else os.environ.get("PGOPTIONS", "")
+    named = _option_names(str(options))
+    session = [f"SET {k} = '{v}'" for k, v in SESSION_DEFAULTS.items() if k not in named]
 
     async def configure(connection: Any) -> None:
         for statement in session:
@@ -94,13 +112,19 @@ async def pooled_checkpointer(conninfo: str) -> AsyncIterator[PooledSaver]:
     )
     await pool.open(wait=True, timeout=10)
     try:
-        saver = PooledSaver(pool)
         async with pool.connection() as connection:  # workers starting at once would collide
             await _take_setup_lock(connection)
             try:
-                await saver.setup()
+                # Without the time limits: a migration cut short (an index built concurrently,
+                # say) could be left half-done and then recorded as done.
+                for name in SESSION_DEFAULTS:
+                    await connection.execute(f"SET {name} = 0")
+                await AsyncPostgresSaver(conn=connection).setup()
             finally:
                 await connection.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
-        yield saver
+                for name in SESSION_DEFAULTS:
+                    await connection.execute(f"RESET {name}")
+                await configure(connection)
+        yield PooledSaver(pool)
     finally:
         await pool.close()
