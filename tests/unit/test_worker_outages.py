@@ -219,3 +219,22 @@ async def test_a_turn_saved_before_its_done_write_failed_is_not_kept_twice(
     assert [m.type for m in state.values["messages"]] == ["human", "ai"]
     # The run again answers the question, not its own earlier answer.
     assert prompts == [["system", "human"], ["system", "human"]]
+
+
+async def test_a_run_again_in_place_counts_the_first_run_in_the_request_duration(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app(answer_model=OfflineAnswerModel(tokens_per_s=100))
+    outage = Outage(app.events, failures=1, error=UnavailableError, only=EventType.DONE)
+    delivery = FakeDelivery(job())
+    started = time.perf_counter()
+    await worker_on(app, outage).handle(delivery)  # runs, done refused, runs again in place
+    elapsed = time.perf_counter() - started
+    registry = app.metrics.registry  # type: ignore[attr-defined]
+    recorded = sum(
+        s.value
+        for m in registry.collect()
+        for s in m.samples
+        if s.name == "chat_request_duration_seconds_sum"
+    )
+    assert 0.9 * elapsed <= recorded <= elapsed + 1  # both runs: the user waited for both

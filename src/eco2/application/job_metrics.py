@@ -25,17 +25,21 @@ class JobMetrics:
         metrics: The metrics port.
         provider: The model provider label.
         attempt: Delivery attempt (a success after a retry is a ``recovered`` stream).
-        waited_s: How long the job had waited before this run (its queue wait): the request
-            duration and the time to first token are the user's, so they include it.
+        requested_at: When the user asked (``time.perf_counter``; ``None``: now): the request
+            duration and the time to first token are the user's wait, queue wait included.
     """
 
     def __init__(
-        self, metrics: MetricsPort, provider: str, attempt: int = 1, waited_s: float = 0.0
+        self,
+        metrics: MetricsPort,
+        provider: str,
+        attempt: int = 1,
+        requested_at: float | None = None,
     ) -> None:
         self._metrics = metrics
         self._provider = provider
         self._attempt = attempt
-        self._started = time.perf_counter() - waited_s
+        self._started = time.perf_counter() if requested_at is None else requested_at
         self._first_token: float | None = None
         self._rag_quality: str | None = None
         self._rag_fallback = "none"

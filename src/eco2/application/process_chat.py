@@ -145,7 +145,7 @@ class ProcessChat:
                 event: the caller runs the job again once it is back.
         """
         job.status = JobStatus.RUNNING
-        measured = JobMetrics(self._metrics, self._provider, attempt, waited_s=job.waited_s)
+        measured = JobMetrics(self._metrics, self._provider, attempt, job.requested_at)
         out = TokenCoalescer(
             self._events,
             job.job_id,

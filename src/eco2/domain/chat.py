@@ -81,12 +81,13 @@ def new_trace_id() -> str:
 class ChatJob:
     """One unit of work: a request, its ids and its status.
 
-    ``waited_s`` is how long the job had existed when this run began (its time in the queue,
-    earlier deliveries' runs included): the user's wait starts at the request, not here.
+    ``requested_at`` is when the user asked, on this process's ``time.perf_counter`` clock
+    (``None``: when this run began). The user's wait starts there: the job's time in the queue,
+    earlier deliveries' runs and in-place reruns all count.
     """
 
     request: ChatRequest
     job_id: str = field(default_factory=new_job_id)
     trace_id: str = field(default_factory=new_trace_id)
     status: JobStatus = JobStatus.QUEUED
-    waited_s: float = 0.0
+    requested_at: float | None = None

@@ -171,7 +171,8 @@ class ChatWorker:
             await delivery.reject()
             return
         waited_s = max(0.0, time.time() - message.enqueued_at)  # the API's clock, as queue wait
-        job = ChatJob(request, message.job_id, message.trace_id, waited_s=waited_s)
+        requested_at = time.perf_counter() - waited_s
+        job = ChatJob(request, message.job_id, message.trace_id, requested_at=requested_at)
         if delivery.attempt > self._max_deliveries:
             # Every earlier attempt died without a terminal event (a crash loop): give up.
             log.error("job_delivery_limit", extra={"job_id": job.job_id})
