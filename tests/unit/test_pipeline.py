@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.memory import InMemorySaver
@@ -242,3 +243,48 @@ def test_the_fallbacks_web_search_outlasts_a_providers_own_deadline() -> None:
     config = pipeline_config(Settings())
     budget = config.timeout_for("rag_fallback") * WEB_SEARCH_SHARE
     assert IntegrationSettings().http_deadline_s < budget < config.timeout_for("rag_fallback")
+
+
+@pytest.mark.parametrize("history", [6, 1, 0])
+async def test_a_job_run_again_after_later_turns_keeps_them_and_answers_its_question(
+    offline_ports: Ports, history: int
+) -> None:
+    """The worker died after j1's turn was saved, the user asked again (j2), then j1 was
+    redelivered: j2's turn stays, and j1's prompt ends at its own question."""
+    from eco2.pipeline.nodes import answer as answer_node
+
+    settings = Settings(pipeline=PipelineSettings(ECO2_HISTORY_MESSAGES=history))
+    saver = InMemorySaver()  # one session store; each app has its own event streams
+
+    def app_on_saver() -> Application:
+        return build_application(
+            settings, ports=offline_ports, checkpointer=saver, telemetry=NoOpTelemetry("t")
+        )
+
+    first, again = app_on_saver(), app_on_saver()
+    j1 = ChatJob(ChatRequest("페트병 어떻게 버려?", session_id="s-later"))
+    await first.process_chat.execute(j1)
+    await first.process_chat.execute(ChatJob(ChatRequest("유리병은?", session_id="s-later")))
+    config: Any = {"configurable": {"thread_id": "s-later"}}
+    before = [m.id for m in (await first.graph.aget_state(config)).values["messages"]]
+
+    prompts: list[list[Any]] = []
+    real = answer_node.build_messages
+
+    def spy(*args: Any) -> Any:
+        prompts.append(real(*args))
+        return prompts[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(answer_node, "build_messages", spy)
+        await again.process_chat.execute(ChatJob(j1.request, j1.job_id, j1.trace_id))
+    after = [m.id for m in (await first.graph.aget_state(config)).values["messages"]]
+    [prompt] = prompts
+    assert prompt[-1].id == f"{j1.job_id}:question"  # not its own earlier answer
+    assert f"{j1.job_id}:answer" not in [m.id for m in prompt]
+    question = after.index(f"{j1.job_id}:question")  # answered, by one answer
+    assert str(after[question + 1]).startswith(f"{j1.job_id}:answer")
+    assert len([i for i in after if str(i).startswith(f"{j1.job_id}:answer")]) == 1
+    if history >= 4:  # room for both turns: j2's is still there
+        later = [i for i in before if not str(i).startswith(j1.job_id)]
+        assert [i for i in after if i in later] == later

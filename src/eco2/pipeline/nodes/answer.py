@@ -34,12 +34,15 @@ def conversation(
 
     A question followed by another question was left unanswered (its turn failed, timed out or
     was redelivered; the checkpointer saves a turn's input whatever its end): it is dropped.
-    A job run again after its turn was saved finds its question in place, followed by its
-    earlier answer: the conversation ends at the question (``job_id`` names it).
+    With ``job_id``, the conversation is that job's: it ends at the job's question (a job run
+    again after its turn was saved finds the question in place, later turns after it) and
+    leaves out the job's own earlier answer.
     """
-    ids = [m.id for m in messages]
-    if job_id is not None and question_id(job_id) in ids:
-        messages = messages[: ids.index(question_id(job_id)) + 1]
+    if job_id is not None:
+        ids = [m.id for m in messages]
+        if question_id(job_id) in ids:
+            messages = messages[: ids.index(question_id(job_id)) + 1]
+        messages = [m for m in messages if m.id != answer_id(job_id)]
     answered = [
         m
         for i, m in enumerate(messages)
@@ -58,16 +61,27 @@ def build_messages(
     return [SystemMessage(f"{SYSTEM_PROMPT}\n\n{block}"), *history]
 
 
-def _forgotten(state: ChatState, history_messages: int, job_id: str) -> list[RemoveMessage]:
-    """Removals of what no later prompt will carry, so a session's saved thread stays bounded.
+def _thread_update(
+    messages: Sequence[BaseMessage], history_messages: int, job_id: str, text: str
+) -> list[BaseMessage]:
+    """The answer's change to the session's thread: removals of what no later prompt will
+    carry, so the saved thread stays bounded, then the answer.
 
-    The job's own earlier answer (a run again after its turn was saved) is not removed: the new
-    answer, under the same id, replaces it.
+    Only messages before the job's question are removed: any after it are later turns of the
+    session (the job run again after them). A job run again replaces its earlier answer in
+    place; should that answer have lost its question to trimming meanwhile (the question is
+    then added again, last), the old answer goes and the new one follows the question.
     """
-    messages = list(state.get("messages", []))
-    kept = {id(m) for m in conversation(messages, history_messages, job_id)}
-    stale = [m for m in messages if id(m) not in kept and m.id and m.id != answer_id(job_id)]
-    return [RemoveMessage(id=str(m.id)) for m in stale]
+    ids = [m.id for m in messages]
+    question, earlier = question_id(job_id), answer_id(job_id)
+    end = ids.index(question) if question in ids else len(messages)
+    kept = {id(m) for m in conversation(messages[: end + 1], history_messages)}
+    stale = [m for m in messages[:end] if id(m) not in kept and m.id and m.id != earlier]
+    reply = AIMessage(text, id=earlier)
+    if earlier in ids and ids.index(earlier) != end + 1:
+        stale.append(messages[ids.index(earlier)])
+        reply = AIMessage(text, id=f"{earlier}:again")  # an update cannot remove and re-add an id
+    return [*(RemoveMessage(id=str(m.id)) for m in stale), reply]
 
 
 async def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
@@ -94,10 +108,9 @@ async def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[st
     usage = meta.usage_metadata if meta is not None else None
     return {
         "answer": text,
-        "messages": [
-            *_forgotten(state, ctx.config.history_messages, ctx.job_id),
-            AIMessage(text, id=answer_id(ctx.job_id)),  # a run again replaces its earlier one
-        ],
+        "messages": _thread_update(
+            state.get("messages", []), ctx.config.history_messages, ctx.job_id, text
+        ),
         "usage": {
             "input_tokens": usage["input_tokens"] if usage else 0,
             "output_tokens": usage["output_tokens"] if usage else 0,
