@@ -78,6 +78,13 @@ async def test_connections_get_time_limits_unless_the_url_sets_them(schema_url: 
         for name, value in (("statement_timeout", "1234ms"), ("lock_timeout", "2s")):
             cursor = await connection.execute(f"SHOW {name}")
             assert (await cursor.fetchone())[name] == value
+    mixed_case = schema_url + "%20-cStatement_Timeout%3D777"  # setting names ignore case
+    async with (
+        pooled_checkpointer(mixed_case) as saver,
+        saver.conn.connection() as connection,  # type: ignore[union-attr]
+    ):
+        cursor = await connection.execute("SHOW statement_timeout")
+        assert (await cursor.fetchone())["statement_timeout"] == "777ms"
     other = schema_url + "%20-cdeadlock_timeout%3D3s"
     async with (
         pooled_checkpointer(other) as saver,

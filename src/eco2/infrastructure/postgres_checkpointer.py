@@ -13,11 +13,13 @@ seconds instead of holding the job for as long as it stalls; whatever the URL (o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
@@ -33,7 +35,8 @@ CONNECT_DEFAULTS: dict[str, Any] = {
 }
 SESSION_DEFAULTS = {"statement_timeout": "10s", "lock_timeout": "5s"}
 SETUP_LOCK = 0x6563_6F32  # pg_advisory_lock key: one worker at a time creates the tables
-SETUP_WAIT_S = 60
+SETUP_LIMIT = "2min"  # statement and lock limit of the table setup
+SETUP_WAIT_S = 150  # a worker waits this long for another's setup (longer than its limit)
 
 
 class _Unlocked(asyncio.Lock):
@@ -65,7 +68,7 @@ def _option_names(options: str) -> set[str]:
             word = word[2:]
         else:
             continue
-        names.add(word.partition("=")[0].replace("-", "_"))
+        names.add(word.partition("=")[0].replace("-", "_").lower())  # names ignore case
     return names
 
 
@@ -115,16 +118,19 @@ async def pooled_checkpointer(conninfo: str) -> AsyncIterator[PooledSaver]:
         async with pool.connection() as connection:  # workers starting at once would collide
             await _take_setup_lock(connection)
             try:
-                # Without the time limits: a migration cut short (an index built concurrently,
-                # say) could be left half-done and then recorded as done.
+                # Longer limits than a job's: a migration cut short (an index built concurrently
+                # waits for every older transaction) could be left half-done, then recorded done.
                 for name in SESSION_DEFAULTS:
-                    await connection.execute(f"SET {name} = 0")
+                    await connection.execute(f"SET {name} = '{SETUP_LIMIT}'")
                 await AsyncPostgresSaver(conn=connection).setup()
             finally:
-                await connection.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
-                for name in SESSION_DEFAULTS:
-                    await connection.execute(f"RESET {name}")
-                await configure(connection)
+                # A broken connection releases the lock with its session; the error that broke
+                # it is the one worth seeing.
+                with contextlib.suppress(psycopg.OperationalError):
+                    await connection.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
+                    for name in SESSION_DEFAULTS:
+                        await connection.execute(f"RESET {name}")
+                    await configure(connection)
         yield PooledSaver(pool)
     finally:
         await pool.close()

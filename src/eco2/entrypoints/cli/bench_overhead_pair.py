@@ -58,14 +58,15 @@ def _variant_process(
         os.sched_setaffinity(0, {plan["cpu"]})
         asyncio.run(rounds())
     except threading.BrokenBarrierError:
-        # The other variant failed (its message is already on its way: it sends it before it
-        # breaks the barrier), or it hung and this wait timed out: say so, the parent reports
-        # whichever message comes first.
-        out.put((name, f"no round start from the other variant within {ROUND_TIMEOUT_S:g} s"))
+        # The other variant failed (its message is already in the pipe: it flushes it before
+        # it breaks the barrier), or it hung and this wait timed out.
+        out.put((name, "the other variant failed or did not start its round"))
         raise SystemExit(1) from None
     except BaseException as exc:
         out.put((name, f"{type(exc).__name__}: {exc}"))
-        barrier.abort()  # after the message: the other side must not wait for us
+        out.close()
+        out.join_thread()  # the message is in the pipe before the other side hears of it
+        barrier.abort()  # the other side must not wait for us
         traceback.print_exc(file=sys.stderr)
         raise SystemExit(1) from None
 
