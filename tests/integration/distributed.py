@@ -7,7 +7,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -141,3 +141,22 @@ async def cleanup_distributed(env: dict[str, str]) -> None:
                 await channel.exchange_delete(name)
             except Exception:
                 channel = await connection.channel()
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A database URL whose search_path is a fresh schema of its own, dropped afterwards."""
+    import psycopg
+
+    schema = f"eco2test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = await psycopg.AsyncConnection.connect(DATABASE_URL, autocommit=True)
+    except psycopg.OperationalError as exc:
+        require_service("PostgreSQL", False, f"{DATABASE_URL.split('@')[-1]}: {exc}")
+        raise
+    async with admin:
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            yield f"{DATABASE_URL}?options=-csearch_path%3D{schema}"
+        finally:
+            await admin.execute(f"DROP SCHEMA {schema} CASCADE")

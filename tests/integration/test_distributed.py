@@ -31,7 +31,6 @@ from tests.integration.distributed import (
     sse,
     unique_env,
 )
-from tests.integration.services import require_service
 
 pytestmark = pytest.mark.integration
 
@@ -183,36 +182,23 @@ async def test_killed_worker_is_redelivered_and_the_client_ends_with_done(
 async def test_session_history_is_kept_in_postgresql(
     env: dict[str, str], api_url: str, offline_ports: Ports
 ) -> None:
-    import uuid
-
-    import psycopg
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-    from tests.integration.distributed import DATABASE_URL
+    from tests.integration.distributed import postgres_schema
 
-    schema = f"eco2test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = await psycopg.AsyncConnection.connect(DATABASE_URL, autocommit=True)
-    except psycopg.OperationalError as exc:
-        require_service("PostgreSQL", False, f"{DATABASE_URL.split('@')[-1]}: {exc}")
-        raise
-    async with admin:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-    url = f"{DATABASE_URL}?options=-csearch_path%3D{schema}"
-    env["ECO2_DATABASE_URL"] = url
-    task, stop = await start_worker(env, offline_ports)
-    try:
-        async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
-            for message in ("페트병 어떻게 버려?", "이코 소개해줘"):
-                job = post_chat(api_url, message, session_id="pg-session-1")
-                assert (await collect(client, job["job_id"]))[-1].event == "done"
-        async with AsyncPostgresSaver.from_conn_string(url) as saver:
-            saved = await saver.aget_tuple({"configurable": {"thread_id": "pg-session-1"}})
-        assert saved is not None
-        kinds = [m.type for m in saved.checkpoint["channel_values"]["messages"]]
-        assert kinds == ["human", "ai", "human", "ai"]
-    finally:
-        stop.set()
-        await task
-        async with await psycopg.AsyncConnection.connect(DATABASE_URL, autocommit=True) as admin:
-            await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    async with postgres_schema() as url:
+        env["ECO2_DATABASE_URL"] = url
+        task, stop = await start_worker(env, offline_ports)
+        try:
+            async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+                for message in ("페트병 어떻게 버려?", "이코 소개해줘"):
+                    job = post_chat(api_url, message, session_id="pg-session-1")
+                    assert (await collect(client, job["job_id"]))[-1].event == "done"
+            async with AsyncPostgresSaver.from_conn_string(url) as saver:
+                saved = await saver.aget_tuple({"configurable": {"thread_id": "pg-session-1"}})
+            assert saved is not None
+            kinds = [m.type for m in saved.checkpoint["channel_values"]["messages"]]
+            assert kinds == ["human", "ai", "human", "ai"]
+        finally:
+            stop.set()
+            await task

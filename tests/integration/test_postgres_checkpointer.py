@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,25 +11,14 @@ import pytest
 from langgraph.checkpoint.base import empty_checkpoint
 
 from eco2.infrastructure.postgres_checkpointer import pooled_checkpointer
-from tests.integration.distributed import DATABASE_URL
-from tests.integration.services import require_service
+from tests.integration.distributed import postgres_schema
 
 
 @pytest.fixture
 async def schema_url() -> AsyncIterator[str]:
     """A URL whose search_path is a fresh schema of this test's own (dropped afterwards)."""
-    schema = f"eco2test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = await psycopg.AsyncConnection.connect(DATABASE_URL, autocommit=True)
-    except psycopg.OperationalError as exc:
-        require_service("PostgreSQL", False, f"{DATABASE_URL.split('@')[-1]}: {exc}")
-        raise
-    async with admin:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        try:
-            yield f"{DATABASE_URL}?options=-csearch_path%3D{schema}"
-        finally:
-            await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    async with postgres_schema() as url:
+        yield url
 
 
 def thread(name: str) -> Any:
