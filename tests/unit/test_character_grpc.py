@@ -109,15 +109,46 @@ async def test_a_server_that_is_down_is_an_unavailable_error() -> None:
     await client.close()
 
 
-async def test_a_failing_servicer_is_a_service_error() -> None:
+async def test_a_failing_servicer_is_a_service_error_that_tells_users_nothing_internal() -> None:
     running = await start_server(BrokenCharacterCatalog(), port=0)
     client = GrpcCharacterCatalog(f"127.0.0.1:{running.port}", timeout_s=2.0)
     try:
-        with pytest.raises(CharacterServiceError):
+        with pytest.raises(CharacterServiceError) as caught:
             await client.find("페트병", [])
+        # The message reaches the job's public events: the status, not the exception's text.
+        assert str(caught.value.args[-1]).endswith("FindCharacters failed: INTERNAL")
     finally:
         await client.close()
         await running.stop(0)
+
+
+async def test_a_second_server_on_a_busy_port_fails_to_start(server: CharacterServer) -> None:
+    with pytest.raises(OSError, match="cannot bind"):
+        await start_server(LocalCharacterCatalog(), host="127.0.0.1", port=server.port)
+
+
+async def test_the_client_is_back_soon_after_the_server_is() -> None:
+    port = free_port()
+    client = GrpcCharacterCatalog(f"127.0.0.1:{port}", timeout_s=1.0)
+    try:
+        for _ in range(40):  # down for 20 s: gRPC's default backoff would be ~10 s by then
+            with pytest.raises(CharacterServiceUnavailableError):
+                await client.list_all()
+            await asyncio.sleep(0.5)
+        running = await start_server(LocalCharacterCatalog(), host="127.0.0.1", port=port)
+        try:
+            loop = asyncio.get_running_loop()
+            back, answered = loop.time(), False
+            while not answered and loop.time() - back < 10:
+                try:
+                    answered = bool(await client.list_all())
+                except CharacterServiceUnavailableError:
+                    await asyncio.sleep(0.1)
+            assert answered and loop.time() - back < 3  # at most one short backoff away
+        finally:
+            await running.stop(0)
+    finally:
+        await client.close()
 
 
 async def test_the_health_service_reports_serving(server: CharacterServer) -> None:

@@ -28,18 +28,18 @@ class CharacterServiceTimeoutError(ProviderUnavailableError):
     """The character service did not answer within the deadline (``DEADLINE_EXCEEDED``)."""
 
 
-def error_from_status(method: str, code: grpc.StatusCode, details: str | None) -> ProviderError:
-    """The typed error for a failed call.
+def error_from_status(method: str, code: grpc.StatusCode) -> ProviderError:
+    """The typed error for a failed call (the status details are the caller's to log: they
+    can name internal addresses, and the message reaches the job's events).
 
     Args:
         method: The RPC's short name, e.g. ``FindCharacters``.
         code: The call's status code.
-        details: The status details (server-provided text, holds no secret).
 
     Returns:
         The error to raise.
     """
-    message = f"{method} failed: {code.name}" + (f" ({details})" if details else "")
+    message = f"{method} failed: {code.name}"
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
         return CharacterServiceTimeoutError(PROVIDER, message)
     if code is grpc.StatusCode.UNAVAILABLE:

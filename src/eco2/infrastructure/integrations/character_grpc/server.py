@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -43,7 +44,8 @@ class CharacterServicer:
         self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Any:
         """Characters named in ``request.text``, then those of ``request.categories``."""
-        found = await self._catalog.find(request.text, list(request.categories))
+        async with _internal_errors(context, "FindCharacters"):
+            found = await self._catalog.find(request.text, list(request.categories))
         return generated().messages.FindCharactersResponse(
             characters=[to_message(c) for c in found]
         )
@@ -52,10 +54,23 @@ class CharacterServicer:
         self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Any:
         """The whole catalogue."""
-        characters = await self._catalog.list_all()
+        async with _internal_errors(context, "ListCharacters"):
+            characters = await self._catalog.list_all()
         return generated().messages.ListCharactersResponse(
             characters=[to_message(c) for c in characters]
         )
+
+
+@asynccontextmanager
+async def _internal_errors(
+    context: grpc.aio.ServicerContext[Any, Any], method: str
+) -> AsyncIterator[None]:
+    """Log a failure and answer INTERNAL without its text (grpc.aio would send the exception's)."""
+    try:
+        yield
+    except Exception:
+        log.exception("character_rpc_failed", extra={"method": method})
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
 class CharacterServer:
@@ -109,7 +124,8 @@ async def start_server(
     interceptors: list[Any] | None = None
     if tracer_provider is not None:
         interceptors = [otel_grpc().aio_server_interceptor(tracer_provider=tracer_provider)]
-    server = grpc.aio.server(interceptors=interceptors)
+    # No SO_REUSEPORT: a second server on a busy port must fail, not split the traffic.
+    server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
     generated().services.add_CharacterServiceServicer_to_server(CharacterServicer(catalog), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
