@@ -10,11 +10,15 @@ from eco2.domain.events import EventType, NodeTiming, StreamEvent, entry_key
 def node_waterfall(events: Sequence[StreamEvent]) -> list[NodeTiming]:
     """Return each node's start, duration and status, in start order.
 
-    Only the last attempt counts (events after the last ``retry``). A node that started but has
-    not finished is ``running`` with its duration so far (up to the last event seen); once the
+    A finished job's ``done`` event carries its nodes; otherwise they come from its ``progress``
+    events, of the last attempt only (those after the last ``retry``). A node that started but
+    has not finished is ``running`` with its duration so far (up to the last event seen); once the
     attempt has its terminal event (a timeout, say, cut the node short) it is ``unfinished``,
     and its duration runs to that event (placed by its entry id's clock when ids carry one).
     """
+    if events and events[-1].type is EventType.DONE and "nodes" in events[-1].payload:
+        # The job's own record: complete even when the stream was trimmed to its length bound.
+        return [NodeTiming(**node) for node in events[-1].payload["nodes"]]
     retries = [i for i, e in enumerate(events) if e.type is EventType.RETRY]
     attempt = events[retries[-1] + 1 :] if retries else events
     started: dict[str, float] = {}

@@ -37,6 +37,7 @@ from eco2.entrypoints.api.job_state import (
     events_ok,
     job_status,
     traceparent,
+    trimmed,
 )
 from eco2.entrypoints.api.observability import instrument
 from eco2.entrypoints.api.schemas import ChatAccepted, ChatBody, JobView, Snapshot
@@ -204,6 +205,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
             text=answer_so_far(events),
             last_event_id=events[-1].id,
             seq=events[-1].seq,
+            truncated=trimmed(events),
         )
 
     @app.get("/api/v1/chat/{job_id}/trace")
@@ -217,6 +219,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
             "status": job_status(events),
             "trace_id": trace_id,
             "nodes": [node.to_dict() for node in node_waterfall(events)],
+            "truncated": trimmed(events),
         }
 
     @app.get("/api/v1/chat/{job_id}/events")

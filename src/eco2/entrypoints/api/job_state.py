@@ -41,9 +41,18 @@ async def entry_at(events: EventStreamPort, job_id: str, entry_id: str) -> Strea
 
 
 def answer_so_far(events: list[StreamEvent]) -> str:
+    if events and events[-1].type is EventType.DONE:  # whole, even if the stream was trimmed
+        return str(events[-1].payload.get("answer", ""))
     retries = [i for i, e in enumerate(events) if e.type is EventType.RETRY]
     start = retries[-1] + 1 if retries else 0
     return "".join(e.payload.get("text", "") for e in events[start:] if e.type is EventType.TOKEN)
+
+
+def trimmed(events: list[StreamEvent]) -> bool:
+    """Whether the stream lost its oldest entries to its length bound (and no ``done`` event
+    makes up for them): a running job's snapshot text and node timings are then partial."""
+    ended = bool(events) and events[-1].type is EventType.DONE
+    return bool(events) and events[0].seq > 1 and not ended
 
 
 def job_status(events: list[StreamEvent]) -> str:

@@ -57,6 +57,8 @@ class Snapshot(BaseModel):
     text: str
     last_event_id: str | None
     seq: int
+    truncated: bool = False
+    """The stream's oldest entries were trimmed (``ECO2_STREAM_MAX_LEN``): ``text`` is partial."""
 
 
 class FieldError(BaseModel):

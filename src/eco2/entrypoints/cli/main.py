@@ -122,6 +122,8 @@ def trace(
         typer.echo(json.dumps(body, ensure_ascii=False))
         return
     typer.echo(header)
+    if body.get("truncated"):
+        typer.echo("(the stream's oldest entries were trimmed: earlier nodes are missing)")
     typer.echo(node_table(nodes))
 
 
