@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -128,6 +129,37 @@ def test_the_page_resumes_itself_after_a_refused_reconnect_and_reports_a_refused
             page.wait_for_selector("#meta[data-state=refused]", timeout=10_000)
             assert "502" in page.inner_text("#meta")
             assert page.is_enabled("#send")
+        finally:
+            browser.close()
+
+
+def test_a_node_cut_short_by_the_jobs_error_is_shown_unfinished(server: str) -> None:
+    from playwright.sync_api import Route, sync_playwright
+
+    frames = [
+        ("1-0", "progress", {"seq": 1, "node": "answer", "phase": "started", "at_ms": 5}),
+        ("2-0", "error", {"seq": 2, "code": "timeout", "message": "no answer within 1 s"}),
+    ]
+    body = "".join(
+        f"id: {i}\nevent: {kind}\ndata: {json.dumps(data)}\n\n" for i, kind, data in frames
+    )
+
+    def a_job_that_times_out(route: Route) -> None:
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("**/events*", a_job_that_times_out)
+            page.goto(server)
+            page.fill("#message", "안녕하세요")
+            page.click("#send")
+            page.wait_for_selector("#meta[data-state=error]", timeout=30_000)
+            rows = page.eval_on_selector_all(
+                "#timeline .row", "rows => rows.map(r => [r.dataset.node, r.dataset.status])"
+            )
+            assert rows == [["answer", "unfinished"]]
         finally:
             browser.close()
 
