@@ -12,7 +12,8 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 import aio_pika
 import pytest
@@ -386,15 +387,30 @@ async def test_dead_letter_consumer_gets_each_dead_job_once_and_the_queue_keeps_
     await queue.stop_consuming()
 
 
-async def test_both_consumers_come_back_after_the_connection_drops(rabbit: RabbitBackend) -> None:
+@asynccontextmanager
+async def behind_a_proxy(
+    rabbit: RabbitBackend, **options: Any
+) -> AsyncIterator[tuple[RabbitJobQueue, TcpProxy]]:
+    """A connected queue that reaches the broker through a proxy the test can cut."""
     url = URL(AMQP_URL)
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5672))
     await proxy.start()
-    queue = RabbitJobQueue(
-        str(url.with_host("127.0.0.1").with_port(proxy.port)), queue=rabbit.name, max_deliveries=1
-    )
+    address = str(url.with_host("127.0.0.1").with_port(proxy.port))
+    queue = RabbitJobQueue(address, queue=rabbit.name, max_deliveries=1, **options)
     try:
         await queue.connect()
+        yield queue, proxy
+    finally:
+        await asyncio.wait_for(queue.close(), 10)
+        await proxy.close()
+        connection = await aio_pika.connect(AMQP_URL, timeout=WAIT_S)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(f"{rabbit.name}.dead.end")
+
+
+async def test_both_consumers_come_back_after_the_connection_drops(rabbit: RabbitBackend) -> None:
+    async with behind_a_proxy(rabbit) as (queue, proxy):
 
         async def reject(delivery: Delivery) -> None:
             await delivery.reject()
@@ -417,25 +433,12 @@ async def test_both_consumers_come_back_after_the_connection_drops(rabbit: Rabbi
         await jobs.wait_for(2)
         await dead.wait_for(2)  # the dead-letter consumer was restored too
         assert [d.message.job_id for d in dead.deliveries] == [before.job_id, after.job_id]
-    finally:
-        await queue.close()
-        await proxy.close()
-        connection = await aio_pika.connect(AMQP_URL, timeout=WAIT_S)
-        async with connection:
-            channel = await connection.channel()
-            await channel.queue_delete(f"{rabbit.name}.dead.end")
 
 
 async def test_stopping_during_a_broker_outage_does_not_wait_for_the_broker(
     rabbit: RabbitBackend,
 ) -> None:
-    url = URL(AMQP_URL)
-    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5672))
-    await proxy.start()
-    address = str(url.with_host("127.0.0.1").with_port(proxy.port))
-    queue = RabbitJobQueue(address, queue=rabbit.name, max_deliveries=1, connect_timeout_s=1)
-    try:
-        await queue.connect()
+    async with behind_a_proxy(rabbit, connect_timeout_s=1) as (queue, proxy):
         await queue.start_consuming(Recorder(), concurrency=1)
         await queue.start_consuming_dead_letters(Recorder())
         await proxy.close()  # the broker is gone, and stays gone: reconnects are refused
@@ -443,12 +446,6 @@ async def test_stopping_during_a_broker_outage_does_not_wait_for_the_broker(
         started = time.monotonic()
         await asyncio.wait_for(queue.stop_consuming(), 10)  # SIGTERM's first step
         assert time.monotonic() - started < 5
-    finally:
-        await asyncio.wait_for(queue.close(), 10)
-        connection = await aio_pika.connect(AMQP_URL, timeout=WAIT_S)
-        async with connection:
-            channel = await connection.channel()
-            await channel.queue_delete(f"{rabbit.name}.dead.end")
 
 
 async def test_stop_consuming_stops_new_deliveries_but_not_in_flight_ones(

@@ -15,12 +15,11 @@ from eco2.entrypoints.cli.bench_overhead import (
     running_receiver,
     summarise,
 )
-from eco2.entrypoints.cli.bench_overhead_pair import PairedRunError, run_paired, shared_core
+from eco2.entrypoints.cli.bench_overhead_pair import PairedRunError, Plan, run_paired
 
 
-def _plan(**changes: object) -> dict[str, object]:
-    plan = {"jobs": 4, "concurrency": 2, "rounds": 2, "warmup": 1, "paced": False}
-    return plan | {"sampling": 1.0, "cpu": shared_core()} | changes
+def _plan(rounds: int = 2) -> Plan:
+    return Plan(jobs=4, concurrency=2, rounds=rounds, warmup=1, paced=False, sampling=1.0)
 
 
 def test_both_variants_run_the_same_jobs_side_by_side_and_only_one_exports() -> None:

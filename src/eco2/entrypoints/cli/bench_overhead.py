@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from eco2.entrypoints.cli.bench_overhead_pair import PairedRunError, run_paired, shared_core
+from eco2.entrypoints.cli.bench_overhead_pair import PairedRunError, Plan, run_paired
 from eco2.entrypoints.cli.bench_overhead_report import RunFigures, render, summarise
 from eco2.entrypoints.cli.bench_receiver import receiver_stats, running_receiver
 
@@ -187,14 +187,8 @@ def bench_overhead(
     workload = f"{jobs} jobs × {rounds} rounds, {concurrency} at once, offline models {pace}"
     if "langsmith" in parts and langsmith_sampling < 1:
         workload += f"; LangSmith traces {langsmith_sampling:.0%} of jobs"
-    plan: dict[str, Any] = {
-        "jobs": jobs,
-        "concurrency": concurrency,
-        "rounds": rounds,
-        "warmup": warmup,
-    }
-    plan |= {"paced": not unpaced, "sampling": langsmith_sampling, "cpu": shared_core()}
-    workload += f"; both variants at once on core {plan['cpu']}"
+    plan = Plan(jobs, concurrency, rounds, warmup, not unpaced, langsmith_sampling)
+    workload += f"; both variants at once on core {plan.cpu}"
     with running_receiver() as noop_url, running_receiver() as instrumented_url:
         urls = {"noop": noop_url, "instrumented": instrumented_url}
         try:

@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import traceback
+from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
@@ -27,17 +28,32 @@ ROUND_TIMEOUT_S = 600.0  # a round that takes longer than this has hung; the run
 VARIANTS = ("noop", "instrumented")
 
 
-class PairedRunError(RuntimeError):
-    """A variant's process failed or hung; the message says which and why."""
-
-
 def shared_core() -> int:
     """The core both variants are pinned to: the highest this process may use."""
     return max(os.sched_getaffinity(0))
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What each variant runs: ``rounds`` timed rounds of ``jobs`` jobs, ``concurrency`` at once,
+    after ``warmup`` untimed jobs, paced or not, LangSmith tracing ``sampling`` of the jobs, both
+    processes pinned to core ``cpu``."""
+
+    jobs: int
+    concurrency: int
+    rounds: int
+    warmup: int
+    paced: bool
+    sampling: float
+    cpu: int = field(default_factory=shared_core)
+
+
+class PairedRunError(RuntimeError):
+    """A variant's process failed or hung; the message says which and why."""
+
+
 def _variant_process(
-    name: str, parts: tuple[str, ...], url: str, plan: dict[str, Any], barrier: Barrier,
+    name: str, parts: tuple[str, ...], url: str, plan: Plan, barrier: Barrier,
     out: Any,
 ) -> None:  # fmt: skip
     """One variant's process: pin, warm up, then time each round once both are at the line."""
@@ -46,16 +62,16 @@ def _variant_process(
     from eco2.entrypoints.heap import freeze_startup_heap
 
     async def rounds() -> None:
-        ports = build_ports(bench_settings(False, plan["paced"]))
-        variant = build_variant(name, ports, parts, url, plan["sampling"])
-        await measure(variant, plan["warmup"], plan["concurrency"], url)
+        ports = build_ports(bench_settings(False, plan.paced))
+        variant = build_variant(name, ports, parts, url, plan.sampling)
+        await measure(variant, plan.warmup, plan.concurrency, url)
         freeze_startup_heap()  # as the worker does before it consumes jobs
-        for _ in range(plan["rounds"]):
+        for _ in range(plan.rounds):
             await asyncio.to_thread(barrier.wait, ROUND_TIMEOUT_S)
-            out.put((name, await measure(variant, plan["jobs"], plan["concurrency"], url)))
+            out.put((name, await measure(variant, plan.jobs, plan.concurrency, url)))
 
     try:
-        os.sched_setaffinity(0, {plan["cpu"]})
+        os.sched_setaffinity(0, {plan.cpu})
         asyncio.run(rounds())
     except threading.BrokenBarrierError:
         # The other variant failed (its message is already in the pipe: it flushes it before
@@ -72,14 +88,14 @@ def _variant_process(
 
 
 def run_paired(
-    parts: tuple[str, ...], urls: dict[str, str], plan: dict[str, Any]
+    parts: tuple[str, ...], urls: dict[str, str], plan: Plan
 ) -> dict[str, list[RunFigures]]:
     """Run the NoOp and the instrumented variant side by side; their rounds, by variant.
 
     Args:
         parts: Instrumentation switched on in the instrumented variant.
         urls: Each variant's own receiver (its span and run counts are its own).
-        plan: ``jobs``, ``concurrency``, ``rounds``, ``warmup``, ``paced``, ``sampling``, ``cpu``.
+        plan: What to run, and on which core.
 
     Raises:
         PairedRunError: A variant's process failed, or a round did not finish in time.
@@ -99,7 +115,7 @@ def run_paired(
         process.start()
     results: dict[str, list[RunFigures]] = {name: [] for name in VARIANTS}
     try:
-        for _ in range(len(VARIANTS) * plan["rounds"]):
+        for _ in range(len(VARIANTS) * plan.rounds):
             name, figures = _next(out, processes)
             if not isinstance(figures, RunFigures):
                 raise PairedRunError(f"the {name} variant failed: {figures}")

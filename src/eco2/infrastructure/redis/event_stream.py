@@ -4,11 +4,10 @@ Keys, per job: ``{prefix}:job:{job_id}:events`` (the stream; fields ``seq``, ``t
 ``{prefix}:job:{job_id}:seq`` (the ``seq`` counter) and, once it has ended,
 ``{prefix}:job:{job_id}:end`` (the terminal entry's id). ``publish`` is one script call, sent in
 one round trip with whatever other appends are waiting (``group_commit``): the script increments
-the counter, appends with ``MAXLEN ~``, and on a terminal event sets the expiry of the keys
-(until then a day's backstop from the first event holds), so ``seq`` order and entry-id order
-can never disagree. A stream takes no
-append after its terminal event (the end marker says so): exactly one terminal event, whichever
-delivery of a job or the API writes it first.
+the counter, appends with ``MAXLEN ~``, and sets the expiry of the keys: on the first event a
+backstop (a day), on a terminal event the shorter TTL, so ``seq`` order and entry-id order can
+never disagree. A stream takes no append after its terminal event (the end marker says so):
+exactly one terminal event, whichever delivery of a job or the API writes it first.
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ if ARGV[4] == '1' then
     redis.call('EXPIRE', KEYS[1], ARGV[5])
     redis.call('EXPIRE', KEYS[2], ARGV[5])
     redis.call('SET', KEYS[3], id, 'EX', ARGV[5])
-elseif redis.call('TTL', KEYS[1]) == -1 then
+elseif seq == 1 then
     redis.call('EXPIRE', KEYS[1], ARGV[6])
     redis.call('EXPIRE', KEYS[2], ARGV[6])
 end
