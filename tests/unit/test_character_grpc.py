@@ -159,6 +159,28 @@ async def test_the_health_service_reports_serving(server: CharacterServer) -> No
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+async def test_a_draining_server_reports_not_serving_but_still_answers() -> None:
+    running = await start_server(LocalCharacterCatalog(), port=0)
+    stopping = asyncio.create_task(running.stop(grace_s=0, drain_s=1.0))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        health_stub = health_pb2_grpc.HealthStub(channel)
+        for _ in range(50):  # the stop task turns the health check first
+            reply = await health_stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+            if reply.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                break
+            await asyncio.sleep(0.01)
+        assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert not stopping.done()
+        client = GrpcCharacterCatalog(f"127.0.0.1:{running.port}", 2.0)
+        try:
+            assert [c.id for c in await client.find("캐니", [])] == ["canny"]
+            await stopping
+            with pytest.raises(ProviderUnavailableError):
+                await client.find("캐니", [])
+        finally:
+            await client.close()
+
+
 def test_constructing_the_client_connects_to_nothing() -> None:
     client = GrpcCharacterCatalog("127.0.0.1:1", timeout_s=0.5)
     assert client.target == "127.0.0.1:1"
@@ -234,9 +256,12 @@ async def test_the_factory_uses_grpc_only_when_a_target_is_set(
     embedded = build_other_integrations(IntegrationSettings())
     assert isinstance(embedded["characters"], LocalCharacterCatalog)
     target = f"127.0.0.1:{server.port}"
-    distributed = build_other_integrations(IntegrationSettings(ECO2_CHARACTER_GRPC_TARGET=target))
+    distributed = build_other_integrations(
+        IntegrationSettings(ECO2_CHARACTER_GRPC_TARGET=target, ECO2_CHARACTER_TIMEOUT_S=0.25)
+    )
     characters = distributed["characters"]
     assert isinstance(characters, GrpcCharacterCatalog)
+    assert characters.timeout_s == 0.25  # each call's deadline comes from the setting
     assert [c.id for c in await characters.find("글래시", [])] == ["glassy"]
     for built in (embedded, distributed):
         aclose = built["aclose"]

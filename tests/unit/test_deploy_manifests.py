@@ -465,7 +465,10 @@ def test_probes_resources_and_graceful_termination(
     expected_args = {
         "eco2-api": ["api", "--host", "0.0.0.0", "--port", "8000"],
         "eco2-worker": ["worker"],
-        "eco2-character-server": ["character-server", "--host", "0.0.0.0"],
+        "eco2-character-server": [
+            *("character-server", "--host", "0.0.0.0"),
+            *("--drain", "5", "--grace", "5"),
+        ],
     }
     images = set()
     for deployment, args in expected_args.items():
@@ -487,6 +490,8 @@ def test_probes_resources_and_graceful_termination(
                 ]
                 assert action["port"] in set(ports) | set(ports.values()), (deployment, probe)
     assert len(images) == 1, "api, worker and character-server run the same image"
+    character_pod = one(objects, "Deployment", "eco2-character-server")["spec"]["template"]
+    assert character_pod["spec"]["terminationGracePeriodSeconds"] > 5 + 5  # drain + grace
     api = container(objects, "eco2-api")
     assert (api["readinessProbe"]["httpGet"]["path"], api["livenessProbe"]["httpGet"]["path"]) == (
         "/readyz",

@@ -26,6 +26,14 @@ def character_server(
     grace: Annotated[
         float, typer.Option(min=0, help="Seconds in-flight calls get to finish on SIGTERM.")
     ] = 5.0,
+    drain: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds it reports NOT_SERVING but still answers on SIGTERM, before the grace "
+            "period (time for a Service to stop routing here).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve the character catalogue over gRPC (CharacterService + grpc.health.v1)."""
     from eco2.infrastructure.integrations.character_grpc.server import serve
@@ -56,6 +64,7 @@ def character_server(
             host=host,
             port=bind_port,
             grace_s=grace,
+            drain_s=drain,
             tracer_provider=provider,
             on_ready=ready,
         )

@@ -107,6 +107,13 @@ class IntegrationSettings(BaseSettings):
     character_grpc_port: int = Field(
         50051, ge=1, le=65535, validation_alias=_alias("ECO2_CHARACTER_GRPC_PORT")
     )
+    character_timeout_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        validation_alias=_alias("ECO2_CHARACTER_TIMEOUT_S"),
+        description="Deadline of each character-service call; keep below the sub-agent timeout.",
+    )
     # Default location when neither user_location nor a named place is given (central Seoul).
     default_latitude: float = Field(
         37.5665, ge=33.0, le=39.0, validation_alias=_alias("ECO2_DEFAULT_LATITUDE")

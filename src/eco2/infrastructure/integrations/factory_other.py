@@ -48,7 +48,6 @@ def build_other_integrations(
     tracer_provider: TracerProvider | None = None,
     observer: BreakerObserver | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    character_timeout_s: float = 1.0,
     image_timeout_s: float = IMAGE_TIMEOUT_S,
 ) -> dict[str, object]:
     """Return ``characters``, ``web_search`` and ``image_generation`` adapters.
@@ -61,7 +60,6 @@ def build_other_integrations(
         tracer_provider: When given, HTTP requests and gRPC calls are child spans.
         observer: Breaker state observer ``(provider, state)``.
         transport: HTTP transport override (tests, local checks).
-        character_timeout_s: Deadline of each character-service call.
     """
     providers: list[HttpProvider] = []
 
@@ -85,7 +83,7 @@ def build_other_integrations(
     if settings.character_grpc_target:
         grpc_client = GrpcCharacterCatalog(
             settings.character_grpc_target,
-            character_timeout_s,
+            settings.character_timeout_s,
             tracer_provider=tracer_provider,
         )
         characters = grpc_client

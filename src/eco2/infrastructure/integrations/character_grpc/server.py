@@ -2,9 +2,9 @@
 
 It serves any ``CharacterCatalogPort`` (the packaged catalogue through ``LocalCharacterCatalog``
 in production, fakes in tests) plus the standard ``grpc.health.v1.Health`` service, and stops
-gracefully: on the stop event it reports NOT_SERVING, then lets in-flight calls finish within a
-grace period. With a tracer provider, the OpenTelemetry server interceptor makes every call a
-span continuing the client's trace.
+gracefully: on the stop event it reports NOT_SERVING, keeps answering for a drain period (if
+set), then lets in-flight calls finish within a grace period. With a tracer provider, the
+OpenTelemetry server interceptor makes every call a span continuing the client's trace.
 """
 
 from __future__ import annotations
@@ -89,9 +89,17 @@ class CharacterServer:
         self.port = port
         self._health = health_servicer
 
-    async def stop(self, grace_s: float = 5.0) -> None:
-        """Report NOT_SERVING, refuse new calls, and let running ones finish within ``grace_s``."""
+    async def stop(self, grace_s: float = 5.0, drain_s: float = 0.0) -> None:
+        """Report NOT_SERVING, keep answering for ``drain_s``, then refuse new calls and let
+        running ones finish within ``grace_s``.
+
+        The drain covers the seconds a load balancer or Service takes to stop sending new calls
+        here after the health check turns (calls arriving meanwhile are still answered).
+        """
         await self._health.enter_graceful_shutdown()
+        if drain_s > 0:
+            log.info("character_server_draining", extra={"port": self.port, "drain_s": drain_s})
+            await asyncio.sleep(drain_s)
         await self.server.stop(grace_s)
 
 
@@ -149,6 +157,7 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     grace_s: float = 5.0,
+    drain_s: float = 0.0,
     tracer_provider: TracerProvider | None = None,
     on_ready: Callable[[int], None] | None = None,
 ) -> None:
@@ -160,6 +169,7 @@ async def serve(
         host: Interface to bind.
         port: Port to bind; 0 picks a free one.
         grace_s: Seconds in-flight calls get to finish once stopping.
+        drain_s: Seconds it reports NOT_SERVING but still answers before it stops.
         tracer_provider: When given, calls are traced.
         on_ready: Called with the bound port once the server accepts calls.
     """
@@ -169,5 +179,5 @@ async def serve(
             on_ready(running.port)
         await stop.wait()
     finally:
-        await running.stop(grace_s)
+        await running.stop(grace_s, drain_s)
         log.info("character_server_stopped", extra={"port": running.port})
