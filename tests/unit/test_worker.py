@@ -139,6 +139,38 @@ async def test_a_run_that_cannot_unwind_still_times_out_on_time(
     assert delivery.outcome == ["ack"]
 
 
+class _SavesSlowly:
+    """A pipeline whose exit takes a while (a slow checkpoint save) and then completes."""
+
+    def __init__(self) -> None:
+        self.saved = False
+
+    async def run(self, job: Any) -> Any:
+        yield TokenDelta("answer", "첫")
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(0.6)
+            self.saved = True
+
+
+async def test_shutdown_waits_for_a_timed_out_run_still_unwinding(
+    make_app: Callable[..., Application], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eco2.application import process_chat as use_case
+
+    monkeypatch.setattr(use_case, "UNWIND_S", 0.1)
+    app = make_app()
+    pipeline = _SavesSlowly()
+    process_chat = ProcessChat(pipeline, app.events, metrics=app.metrics)
+    worker = worker_for(app, process_chat=process_chat, job_timeout_s=0.2)
+    delivery = FakeDelivery(job())
+    await worker.handle(delivery)  # timed out; the run is still saving
+    assert delivery.outcome == ["ack"] and not pipeline.saved
+    await worker.stop()
+    assert pipeline.saved  # the clients close after the save, not under it
+
+
 async def test_shutdown_requeues_what_does_not_finish_in_the_grace_period(
     make_app: Callable[..., Application], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -62,32 +62,42 @@ class _Overdue(Exception):
     """The job's run outlived its timeout (and was cancelled)."""
 
 
-async def _within(run: Coroutine[Any, Any, T], timeout_s: float | None, job_id: str) -> T:
+async def _within(
+    run: Coroutine[Any, Any, T],
+    timeout_s: float | None,
+    job_id: str,
+    lingering: set[asyncio.Future[Any]],
+) -> T:
     """Await ``run`` for at most ``timeout_s``; then cancel it and raise ``_Overdue``.
 
     Only ``UNWIND_S`` is spent on the cancelled run's unwinding: LangGraph saves the thread's
     checkpoint as it exits, and a stalled database would otherwise hold the job's ``error``
     event, and its delivery, for as long as it stalls. A run still unwinding then finishes in
-    the background. Cancelling this coroutine cancels ``run`` the same way.
+    the background, held in ``lingering`` until it does. Cancelling this coroutine cancels
+    ``run`` the same way.
     """
     task = asyncio.ensure_future(run)
     task.add_done_callback(_retrieve)  # an abandoned run's failure is not an unhandled error
     try:
         done, _ = await asyncio.wait({task}, timeout=timeout_s)
     except asyncio.CancelledError:
-        await _unwind(task, job_id)
+        await _unwind(task, job_id, lingering)
         raise
     if done:
         return task.result()
-    await _unwind(task, job_id)
+    await _unwind(task, job_id, lingering)
     raise _Overdue
 
 
-async def _unwind(task: asyncio.Future[Any], job_id: str) -> None:
+async def _unwind(
+    task: asyncio.Future[Any], job_id: str, lingering: set[asyncio.Future[Any]]
+) -> None:
     task.cancel()
     await asyncio.wait({task}, timeout=UNWIND_S)
     if not task.done():
         log.warning("job_unwinding_late", extra={"job_id": job_id, "waited_s": UNWIND_S})
+        lingering.add(task)
+        task.add_done_callback(lingering.discard)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -123,6 +133,7 @@ class ProcessChat:
         self._provider = provider
         self._coalesce_tokens = coalesce_tokens
         self._coalesce_delay_s = coalesce_delay_s
+        self._lingering: set[asyncio.Future[Any]] = set()  # cancelled runs still unwinding
 
     async def execute(
         self, job: ChatJob, attempt: int = 1, timeout_s: float | None = None
@@ -154,7 +165,8 @@ class ProcessChat:
             tracker=measured.stream,
         )
         try:
-            return await _within(self._run(job, measured, out), timeout_s, job.job_id)
+            run = self._run(job, measured, out)
+            return await _within(run, timeout_s, job.job_id, self._lingering)
         except StreamEndedError:  # whoever ended the stream recorded it
             log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
             measured.stream.finish(ABANDONED)
@@ -211,6 +223,18 @@ class ProcessChat:
                 measured.done(update)
                 return outcome
         raise RuntimeError("pipeline ended without a result")
+
+    async def settle(self, timeout_s: float) -> int:
+        """Wait at most ``timeout_s`` for cancelled runs still unwinding in the background.
+
+        Shutdown calls it before it closes the clients those runs may still use (a checkpoint
+        save waiting on a stalled database). Returns how many are still unwinding.
+        """
+        if self._lingering:
+            await asyncio.wait(set(self._lingering), timeout=timeout_s)
+        if self._lingering:
+            log.warning("job_runs_still_unwinding", extra={"runs": len(self._lingering)})
+        return len(self._lingering)
 
     async def fail(self, job_id: str, trace_id: str, code: str, message: str) -> None:
         """End a job given up without running (out of deliveries) with an ``error`` event.

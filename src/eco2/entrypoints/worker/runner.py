@@ -33,6 +33,7 @@ from eco2.infrastructure.telemetry.otel import extract_context
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _STORE_RETRY_MAX_S = 30.0
+_UNWIND_BUDGET_S = 5.0  # shutdown: for jobs cancelled after the grace period, and runs unwinding
 
 
 def request_from(raw: dict[str, Any]) -> ChatRequest:
@@ -271,6 +272,10 @@ class ChatWorker:
             _, pending = await asyncio.wait(pending, timeout=self._grace_s)
         for task in pending:
             task.cancel()
+        unwound_by = asyncio.get_running_loop().time() + _UNWIND_BUDGET_S
         if pending:
-            await asyncio.wait(pending, timeout=5)
+            await asyncio.wait(pending, timeout=_UNWIND_BUDGET_S)
+        # Runs cancelled now or past their timeout may still be saving a checkpoint: they get
+        # the rest of the budget before the caller closes the clients under them.
+        await self._process_chat.settle(max(0.0, unwound_by - asyncio.get_running_loop().time()))
         log.info("worker_stopped", extra={"requeued": len(pending)})
