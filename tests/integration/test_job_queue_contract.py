@@ -571,3 +571,18 @@ async def test_memory_queue_is_bounded() -> None:
     await queue.purge()
     assert len(queue) == 0 and queue  # an empty queue stays truthy (`queue or default`)
     await queue.close()
+
+
+async def test_memory_queue_keeps_only_the_newest_dead_letters() -> None:
+    queue = InMemoryJobQueue(max_dead=2)
+    jobs = [job(n) for n in range(3)]
+
+    async def reject(delivery: Delivery) -> None:
+        await delivery.reject()
+
+    for sent in jobs:
+        await queue.enqueue(sent)
+    await queue.start_consuming(Recorder(reject), concurrency=1)
+    await eventually(lambda: jobs[2] in queue.dead, "the last job to be dead-lettered")
+    assert await queue.dead_letters() == jobs[1:]  # the oldest went; memory stays bounded
+    await queue.close()

@@ -4,16 +4,19 @@ One dispatcher task takes jobs off an ``asyncio.Queue`` and runs each in its own
 with at most ``concurrency`` deliveries unsettled at a time (what ``prefetch_count`` is for the
 RabbitMQ adapter). Deliveries are counted per job: ``requeue`` puts the job back with
 ``attempt + 1``, and a job returned more than ``max_deliveries`` times — or rejected — goes to
-the ``dead`` list instead, and a copy of it to the dead-letter consumer, if one is started
-(one copy at a time, given back on ``requeue``). Jobs live only as long as the process.
+the ``dead`` list instead (the newest ``max_dead`` kept), and a copy of it to the dead-letter
+consumer, if one is started (one copy at a time, given back on ``requeue``). Jobs live only as
+long as the process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 
 from eco2.application.ports.jobs import Handler, JobMessage
 from eco2.domain.errors import Eco2Error
@@ -94,9 +97,13 @@ class InMemoryJobQueue:
             RabbitMQ adapter's ``x-delivery-limit`` (so at most ``max_deliveries + 1`` deliveries).
         max_size: Bound on jobs waiting for a worker; ``enqueue`` beyond it raises
             :class:`QueueFullError`.
+        max_dead: Dead-lettered jobs kept for inspection; older ones are dropped (a
+            long-running ``eco2 serve`` must not grow without bound).
     """
 
-    def __init__(self, *, max_deliveries: int = 3, max_size: int = 10_000) -> None:
+    def __init__(
+        self, *, max_deliveries: int = 3, max_size: int = 10_000, max_dead: int = 1_000
+    ) -> None:
         if max_deliveries < 0:
             raise ValueError("max_deliveries must be >= 0")
         if max_size < 1:
@@ -109,8 +116,8 @@ class InMemoryJobQueue:
         self._dead_pending: asyncio.Queue[_Entry] = asyncio.Queue()
         self._dead_dispatcher: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
-        self.dead: list[JobMessage] = []
-        """Dead-lettered jobs, oldest first."""
+        self.dead: deque[JobMessage] = deque(maxlen=max_dead)
+        """Dead-lettered jobs, oldest first (the newest ``max_dead``)."""
 
     def __len__(self) -> int:
         """Number of jobs waiting for a worker."""
@@ -206,7 +213,7 @@ class InMemoryJobQueue:
         Args:
             limit: Most jobs to return.
         """
-        return self.dead[:limit]
+        return list(islice(self.dead, limit))
 
     async def purge(self) -> None:
         """Drop every waiting and dead-lettered job (tests)."""
