@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from eco2.entrypoints.cli.errors import fail
+
 bench_app = typer.Typer(help="Benchmarks; each prints its figures.", no_args_is_help=True)
 
 
@@ -25,8 +27,7 @@ def bench_classify(
     try:
         examples = load_examples(eval_file)
     except (OSError, ValueError) as exc:
-        typer.echo(f"eco2: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     classifier = OfflineIntentClassifier()
     reports = [evaluate(classifier.predict, examples) for _ in range(repeat)]
     report = reports[0]

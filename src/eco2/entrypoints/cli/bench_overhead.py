@@ -40,6 +40,7 @@ import typer
 from eco2.entrypoints.cli.bench_overhead_pair import PairedRunError, Plan, run_paired
 from eco2.entrypoints.cli.bench_overhead_report import RunFigures, render, summarise
 from eco2.entrypoints.cli.bench_receiver import receiver_stats, running_receiver
+from eco2.entrypoints.cli.errors import fail
 
 if TYPE_CHECKING:
     from eco2.bootstrap import Application
@@ -177,8 +178,7 @@ def bench_overhead(
     parts = tuple(p.strip() for p in instrument.split(",") if p.strip())
     unknown = set(parts) - set(PARTS)
     if unknown:
-        typer.echo(f"eco2: error: unknown --instrument part(s): {sorted(unknown)}", err=True)
-        raise typer.Exit(2)
+        raise fail(f"unknown --instrument part(s): {sorted(unknown)}")
     jobs = jobs or DEFAULTS[not unpaced][0]
     concurrency = concurrency or DEFAULTS[not unpaced][1]
     llm = bench_settings(False, not unpaced).llm
@@ -194,7 +194,6 @@ def bench_overhead(
         try:
             results = run_paired(parts, urls, plan)
         except PairedRunError as exc:
-            typer.echo(f"eco2: error: {exc}", err=True)
-            raise typer.Exit(1) from None
+            raise fail(str(exc), 1) from None
     summary = summarise(results, parts, workload)
     typer.echo(json.dumps(summary, ensure_ascii=False) if as_json else render(summary))

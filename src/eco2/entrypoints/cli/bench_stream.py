@@ -19,6 +19,8 @@ from typing import Annotated
 
 import typer
 
+from eco2.entrypoints.cli.errors import fail
+
 MAX_DURATION_S = 300.0  # per design; keeps every run bounded
 MAX_CONNECTIONS = 5000
 
@@ -49,11 +51,6 @@ _PRESETS: dict[str, tuple[int, int, float, int, Design]] = {
     Scenario.FANOUT: (1, 500, 100.0, 1000, Design.COALESCED),
     Scenario.CAPACITY: (500, 100, 10.0, 1, Design.COALESCED),
 }
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"eco2: error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def bench_stream(
@@ -136,9 +133,9 @@ def bench_stream(
             run_scenarios(configs, serving.redis_url, serving.amqp_url.get_secret_value(), tag)
         )
     except BenchError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     except (KeyboardInterrupt, asyncio.CancelledError):
-        raise _fail("interrupted; processes, keys and queues were cleaned up", 130) from None
+        raise fail("interrupted; processes, keys and queues were cleaned up", 130) from None
     results = [evaluate(result) for result in results]
     if as_json:
         prefix, queue = run_names(tag)
@@ -149,7 +146,7 @@ def bench_stream(
     runs = [r[d] for r in results for d in ("coalesced", "per-token") if d in r]
     broken, unfinished = sum(r["mismatches"] for r in runs), sum(r["incomplete"] for r in runs)
     if broken:
-        raise _fail(
+        raise fail(
             f"{broken} client stream(s) did not get every token exactly once in order "
             f"({unfinished} never got their terminal event)",
             1,
@@ -158,14 +155,14 @@ def bench_stream(
 
 def _check_bounds(duration_s: float, connections: int) -> None:
     if duration_s > MAX_DURATION_S:
-        raise _fail(
+        raise fail(
             f"tokens / rate = {duration_s:.0f} s per design; at most {MAX_DURATION_S:.0f} s", 2
         )
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     # The API and the clients each hold one descriptor per connection, in their own process.
     limit = MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else min(MAX_CONNECTIONS, soft - 100)
     if connections > limit:
-        raise _fail(
+        raise fail(
             f"jobs × clients-per-job = {connections} SSE connections; at most {limit} here "
             "(open-file limit)",
             2,

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from eco2.entrypoints.cli.errors import fail
+
 
 def character_server(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -44,8 +46,7 @@ def character_server(
     try:
         bind_port = port if port is not None else IntegrationSettings().character_grpc_port
     except ValueError as exc:  # pydantic's ValidationError: a malformed ECO2_* variable
-        typer.echo(f"eco2: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     provider = None
     if otel_enabled(os.environ):
         provider = build_tracer_provider(os.environ.get("OTEL_SERVICE_NAME") or "eco2-character")
@@ -72,8 +73,7 @@ def character_server(
     try:
         asyncio.run(run())
     except OSError as exc:
-        typer.echo(f"eco2: error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), 1) from None
     finally:
         if provider is not None:
             provider.shutdown()

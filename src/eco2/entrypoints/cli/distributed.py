@@ -18,6 +18,7 @@ import typer
 
 from eco2.domain.errors import Eco2Error
 from eco2.entrypoints import aio
+from eco2.entrypoints.cli.errors import fail
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,6 @@ RedisUrl = Annotated[
 AmqpUrl = Annotated[
     str | None, typer.Option("--amqp-url", help="RabbitMQ URL (overrides ECO2_AMQP_URL).")
 ]
-
-
-def _error(message: str, code: int) -> typer.Exit:
-    typer.echo(f"eco2: error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def _override(**variables: str | None) -> None:
@@ -58,7 +54,7 @@ def api(
     try:
         aio.run(reach_services(settings))
     except Eco2Error as exc:
-        raise _error(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     run_api(build_api(settings), host, port)
 
 
@@ -103,6 +99,6 @@ def worker(
         if not aio.run(run()):
             log.info("worker_stopped_before_start")
     except Eco2Error as exc:
-        raise _error(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     except OSError as exc:
-        raise _error(f"cannot reach a service: {exc}", 1) from None
+        raise fail(f"cannot reach a service: {exc}", 1) from None

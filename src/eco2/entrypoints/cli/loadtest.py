@@ -23,6 +23,7 @@ import typer
 
 from eco2.entrypoints import aio
 from eco2.entrypoints.cli.deploy_slo import DeploySpec, load_spec
+from eco2.entrypoints.cli.errors import fail
 from eco2.entrypoints.cli.loadtest_eval import (
     evaluate,
     json_safe,
@@ -175,18 +176,14 @@ def loadtest(
     chosen = [i.strip() for item in intents or [] for i in item.split(",") if i.strip()]
     unknown = [i for i in chosen if i not in MESSAGES]
     if unknown:
-        typer.echo(
-            f"eco2: error: unknown intent(s) {unknown}; choose from {list(MESSAGES)}", err=True
-        )
-        raise typer.Exit(2)
+        raise fail(f"unknown intent(s) {unknown}; choose from {list(MESSAGES)}")
     try:
         spec = load_spec(_slo_path(slo))
         steps = [int(v) for v in levels.split(",") if v.strip()]
         if find_max and not steps:
             raise ValueError("--levels: give at least one number of users, e.g. 5,10,20")
     except (OSError, ValueError) as exc:
-        typer.echo(f"eco2: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     targets = _targets(url, metric_url_list(metrics_url))
     intents_run = chosen or list(MESSAGES)
     if find_max:

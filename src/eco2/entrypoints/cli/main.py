@@ -17,6 +17,7 @@ from eco2.domain.events import EventType, NodeTiming, StreamEvent
 from eco2.entrypoints.cli.bench import bench_app
 from eco2.entrypoints.cli.character_server import character_server
 from eco2.entrypoints.cli.distributed import api, worker
+from eco2.entrypoints.cli.errors import fail
 from eco2.entrypoints.cli.render import node_table
 from eco2.entrypoints.logs import configure_logging
 
@@ -32,12 +33,6 @@ app.add_typer(bench_app, name="bench")
 from eco2.entrypoints.cli.loadtest import loadtest as _loadtest  # noqa: E402
 
 app.command("loadtest")(_loadtest)
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print ``message`` to stderr and return the exit to raise."""
-    typer.echo(f"eco2: error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def parse_location(value: str | None) -> GeoPoint | None:
@@ -201,5 +196,4 @@ def main() -> None:
     try:
         app()
     except (ValidationError, SettingsError) as exc:  # Settings() read a bad environment value
-        typer.echo(f"eco2: error: {settings_problem(exc)}", err=True)
-        sys.exit(2)
+        sys.exit(fail(settings_problem(exc)).exit_code)
