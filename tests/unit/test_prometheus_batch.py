@@ -70,3 +70,16 @@ def test_a_long_stream_is_observed_before_it_finishes() -> None:
     stream.finish("error")  # later calls do nothing
     assert value("chat_stream_active") == 0
     assert value("chat_stream_tokens_total", {"node": "answer", "status": "success"}) == every
+
+
+def test_a_histogram_without_the_private_fields_gets_one_observe_per_value() -> None:
+    class Public:  # what a prometheus_client release that renamed its internals would offer
+        def __init__(self) -> None:
+            self.observed: list[float] = []
+
+        def observe(self, value: float) -> None:
+            self.observed.append(value)
+
+    histogram = Public()
+    observe_each(histogram, iter([0.2, 0.004]))  # type: ignore[arg-type]
+    assert histogram.observed == [0.2, 0.004]

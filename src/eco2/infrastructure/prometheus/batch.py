@@ -3,7 +3,8 @@
 ``Histogram.observe`` takes two locks per value; the token histograms observe one value per token
 (DESIGN.md §5), which made them the largest per-token cost of the metrics adapter. Here each value
 still lands in its own bucket, but a flush's values are binned first and each touched bucket and
-the sum are incremented once. The result is identical to calling ``observe`` for every value.
+the sum are incremented once. The result is identical to calling ``observe`` for every value
+(``tests/unit/test_prometheus_batch.py`` checks it against the installed prometheus_client).
 """
 
 from __future__ import annotations
@@ -22,8 +23,13 @@ def observe_each(histogram: Histogram, values: Iterable[float]) -> None:
         values: The observations; each is counted in the first bucket whose bound is ≥ it.
     """
     # prometheus_client keeps non-cumulative bucket counts and cumulates them when collected;
-    # ``_upper_bounds`` ends with +Inf, so every value finds a bucket.
-    bounds: list[float] = histogram._upper_bounds
+    # ``_upper_bounds`` ends with +Inf, so every value finds a bucket. Those fields are private:
+    # a release without them gets the public call per value (slower, never wrong).
+    bounds: list[float] | None = getattr(histogram, "_upper_bounds", None)
+    if bounds is None or not hasattr(histogram, "_sum") or not hasattr(histogram, "_buckets"):
+        for value in values:
+            histogram.observe(value)
+        return
     counts = [0] * len(bounds)
     total = 0.0
     for value in values:
