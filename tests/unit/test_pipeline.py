@@ -15,6 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from eco2.bootstrap import Application, build_application
 from eco2.domain.chat import ChatJob, ChatRequest
 from eco2.domain.events import EventType, StreamEvent
+from eco2.infrastructure.memory.checkpointer import RecentSessionsSaver
 from eco2.infrastructure.telemetry.langsmith import NoOpTelemetry
 from eco2.pipeline.context import PipelineConfig, Ports
 from eco2.settings import PipelineSettings, Settings
@@ -168,6 +169,28 @@ async def test_thread_is_saved_once_per_turn(offline_ports: Ports) -> None:
     assert saver.puts == 2
     state = await app.graph.aget_state({"configurable": {"thread_id": "s-2"}})
     assert [m.type for m in state.values["messages"]] == ["human", "ai", "human", "ai"]
+
+
+async def test_the_default_memory_keeps_only_the_most_recently_active_sessions(
+    offline_ports: Ports,
+) -> None:
+    saver = RecentSessionsSaver(max_sessions=2)
+    app = build_application(
+        Settings(), ports=offline_ports, checkpointer=saver, telemetry=NoOpTelemetry("test")
+    )
+    for session in ("s-a", "s-b", "s-a", "s-c"):  # s-b is the least recently active
+        await run(app, "고마워", session=session)
+
+    async def turns(session: str) -> int:
+        state = await app.graph.aget_state({"configurable": {"thread_id": session}})
+        return len(state.values.get("messages", []))
+
+    assert [await turns(s) for s in ("s-a", "s-b", "s-c")] == [4, 0, 2]
+    assert not [key for key in saver.blobs if key[0] == "s-b"]  # its memory went with it
+    await run(app, "고마워", session="s-b")  # a forgotten session starts again
+    assert [await turns(s) for s in ("s-a", "s-b", "s-c")] == [0, 2, 2]
+    with pytest.raises(ValueError):
+        RecentSessionsSaver(max_sessions=0)
 
 
 def test_timeouts_per_subagent() -> None:

@@ -15,7 +15,6 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.memory import InMemorySaver
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
@@ -31,6 +30,7 @@ from eco2.domain.events import StreamEvent
 from eco2.infrastructure.integrations.prices import LocalPriceTable
 from eco2.infrastructure.llm.offline_classifier import OfflineIntentClassifier
 from eco2.infrastructure.llm.offline_models import OfflineAnswerModel, OfflineGeneralModel
+from eco2.infrastructure.memory.checkpointer import RecentSessionsSaver
 from eco2.infrastructure.memory.event_stream import InMemoryEventStream
 from eco2.infrastructure.prometheus.metrics import PrometheusMetrics
 from eco2.infrastructure.prometheus.noop import NoOpMetrics
@@ -213,7 +213,7 @@ def build_application(
     if tracer is not None:
         ports = replace(ports, tracer=tracer)
     serving = settings.serving
-    graph = build_graph(checkpointer=checkpointer or InMemorySaver())
+    graph = build_graph(checkpointer=checkpointer or RecentSessionsSaver())
     telemetry = telemetry or build_telemetry(
         os.environ, settings.environment, settings.telemetry.default_tags
     )
