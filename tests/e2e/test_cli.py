@@ -10,6 +10,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 ECO2 = str(Path(sys.executable).with_name("eco2"))
 
@@ -123,7 +124,10 @@ def test_chat_and_classify_end_with_a_clear_error_instead_of_hanging_or_a_traceb
 
 
 class NotAnApi(BaseHTTPRequestHandler):
+    paths: ClassVar[list[str]] = []
+
     def do_GET(self) -> None:
+        self.paths.append(self.path)
         body = b"<html>hello</html>"
         self.send_response(200)
         self.send_header("content-type", "text/html")
@@ -136,16 +140,63 @@ class NotAnApi(BaseHTTPRequestHandler):
 
 
 def test_trace_with_a_bad_url_or_a_server_that_is_not_eco2_is_a_clear_error() -> None:
-    bad = eco2("trace", "job-1", "--url", "http://[::1")
-    assert bad.returncode == 2 and "--url: not a usable URL" in bad.stderr.decode()
+    for url in ("http://[::1", "notaurl", "ftp://127.0.0.1/"):
+        bad = eco2("trace", "job-1", "--url", url)
+        assert bad.returncode == 2, url
+        assert "--url: not a usable http(s) URL" in bad.stderr.decode()
     server = ThreadingHTTPServer(("127.0.0.1", 0), NotAnApi)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
         other = eco2("trace", "job-1", "--url", url)
+        climbing = eco2("trace", "../../../healthz?", "--url", url)
     finally:
         server.shutdown()
         server.server_close()
     assert other.returncode == 1 and "did not answer as an eco2 API" in other.stderr.decode()
     assert b"Traceback" not in other.stderr
+    assert climbing.returncode == 1  # the id stayed one path segment: no other endpoint asked
+    assert NotAnApi.paths == [
+        "/api/v1/chat/job-1/trace",
+        "/api/v1/chat/..%2F..%2F..%2Fhealthz%3F/trace",
+    ]
+
+
+def test_classify_ignores_a_byte_order_mark() -> None:
+    done = eco2("classify", stdin="\ufeff페트병 어떻게 버려?\n".encode())
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["text"] == "페트병 어떻게 버려?"
+
+
+def test_output_to_a_reader_that_left_ends_quietly() -> None:
+    """``eco2 chat … | head -c 5``: stdout's reader is gone before the answer is written."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ECO2_", "OPENAI_"))}
+    env.update(ECO2_OFFLINE_TTFT_S="0", ECO2_OFFLINE_TOKENS_PER_S="0", ECO2_LOG_LEVEL="INFO")
+    for args, stdin in (
+        (("chat", "페트병 어떻게 버려?"), None),
+        (("classify",), "페트병 어떻게 버려?\n".encode() * 2000),
+    ):
+        process = subprocess.Popen(
+            [ECO2, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert process.stdout is not None
+        process.stdout.close()  # every write now fails with EPIPE
+        _, err = process.communicate(stdin, timeout=120)
+        assert process.returncode == 1, args
+        assert b"Traceback" not in err and b"event_listener_failed" not in err, err.decode()
+        assert b"classification failed" not in err
+
+
+def test_serve_on_a_busy_port_is_a_clear_error() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        done = eco2("serve", "--port", str(busy.getsockname()[1]))
+    assert done.returncode == 1
+    err = done.stderr.decode()
+    assert "eco2: error: cannot listen on 127.0.0.1:" in err and "serving on" not in err

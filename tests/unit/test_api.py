@@ -254,7 +254,9 @@ def test_the_api_bounds_its_graceful_shutdown(
     from eco2.entrypoints.api import server as api_server
 
     configs: list[Any] = []
-    monkeypatch.setattr(api_server.ApiServer, "run", lambda self: configs.append(self.config))
+    monkeypatch.setattr(
+        api_server.ApiServer, "run", lambda self, sockets: configs.append(self.config)
+    )
     deps = build_embedded(application=make_app())
     api_server.run_api(deps, "127.0.0.1", 0)
     api_server.run_api(deps, "127.0.0.1", 0, timeout_graceful_shutdown=3)

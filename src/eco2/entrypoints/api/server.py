@@ -59,12 +59,49 @@ def served_app(deps: ApiDeps) -> ServerSend:
 GRACEFUL_SHUTDOWN_S = 20  # under the API pod's 30 s termination grace (deploy/k8s/base/api.yaml)
 
 
-def run_api(deps: ApiDeps, host: str, port: int, **options: Any) -> None:
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (uvicorn listens on it).
+
+    Bound here, before the server starts, so that a busy port or an unknown interface is an
+    ``OSError`` the command reports in one line, not a log line from inside uvicorn.
+
+    Raises:
+        OSError: The address cannot be bound; the message names it.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def run_api(
+    deps: ApiDeps, host: str, port: int, *, sock: socket.socket | None = None, **options: Any
+) -> None:
     """Serve :func:`served_app` on ``host:port`` until SIGINT/SIGTERM (``options``: uvicorn's).
 
     Shutdown waits at most ``GRACEFUL_SHUTDOWN_S`` for open requests, so that the clean-up
     (closing connections, flushing spans) always runs before the pod is killed.
+
+    Args:
+        deps: What the app serves.
+        host: Interface (also what uvicorn reports).
+        port: Port.
+        sock: The socket from :func:`listening_socket`, when the caller bound it first;
+            closed when the server stops.
+        **options: uvicorn's ``Config`` options.
+
+    Raises:
+        OSError: ``host:port`` cannot be bound (raised before the server starts).
     """
     options.setdefault("timeout_graceful_shutdown", GRACEFUL_SHUTDOWN_S)
     config = uvicorn.Config(served_app(deps), host=host, port=port, log_level="warning", **options)
-    ApiServer(config, deps.fanout.close).run()
+    sock = sock or listening_socket(host, port)
+    try:
+        ApiServer(config, deps.fanout.close).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -46,7 +46,7 @@ def api(
     """Distributed mode API (Redis: ECO2_REDIS_URL, RabbitMQ: ECO2_AMQP_URL)."""
     from eco2.bootstrap.preflight import reach_services
     from eco2.bootstrap.serving import build_api
-    from eco2.entrypoints.api.server import run_api
+    from eco2.entrypoints.api.server import listening_socket, run_api
     from eco2.settings import Settings
 
     _override(ECO2_REDIS_URL=redis_url, ECO2_AMQP_URL=amqp_url)
@@ -55,7 +55,11 @@ def api(
         aio.run(reach_services(settings))
     except Eco2Error as exc:
         raise fail(str(exc), 1) from None
-    run_api(build_api(settings), host, port)
+    try:
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        raise fail(exc.strerror or str(exc), 1) from None
+    run_api(build_api(settings), host, port, sock=sock)
 
 
 def worker(

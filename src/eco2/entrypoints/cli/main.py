@@ -46,10 +46,20 @@ def parse_location(value: str | None) -> GeoPoint | None:
     return GeoPoint(lat, lon)
 
 
-def _print_token(_: str, event: StreamEvent) -> None:
-    if event.type is EventType.TOKEN:
-        sys.stdout.write(event.payload["text"])
-        sys.stdout.flush()
+class _TokenPrinter:
+    """Writes streamed tokens to stdout until its reader goes away (``eco2 chat … | head``)."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def __call__(self, _: str, event: StreamEvent) -> None:
+        if self.closed or event.type is not EventType.TOKEN:
+            return
+        try:
+            sys.stdout.write(event.payload["text"])
+            sys.stdout.flush()
+        except BrokenPipeError:  # the job still ends; the closing echo exits (click: EPIPE)
+            self.closed = True
 
 
 @app.command()
@@ -68,7 +78,7 @@ def chat(
 
     try:
         request = ChatRequest(message, session_id=session, user_location=parse_location(location))
-        application = build_application(listener=None if as_json else _print_token)
+        application = build_application(listener=None if as_json else _TokenPrinter())
     except Eco2Error as exc:
         raise fail(str(exc)) from None
     job = ChatJob(request)
@@ -95,12 +105,15 @@ def trace(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Node waterfall of a job, from its own progress events: which node was the bottleneck."""
+    from urllib.parse import quote
+
     import httpx
 
+    path = f"/api/v1/chat/{quote(job_id, safe='')}/trace"  # an id is never a path of its own
     try:
-        response = httpx.get(f"{url.rstrip('/')}/api/v1/chat/{job_id}/trace", timeout=10)
-    except httpx.InvalidURL as exc:
-        raise fail(f"--url: not a usable URL ({exc})") from None
+        response = httpx.get(f"{url.rstrip('/')}{path}", timeout=10)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise fail(f"--url: not a usable http(s) URL ({exc})") from None
     except httpx.HTTPError as exc:
         raise fail(f"cannot reach {url}: {exc}", 1) from None
     if response.status_code == 404:
@@ -129,7 +142,8 @@ def classify() -> None:
     from eco2.settings import Settings
 
     try:
-        lines = [line.strip() for line in sys.stdin.buffer.read().decode("utf-8").splitlines()]
+        text = sys.stdin.buffer.read().decode("utf-8-sig")  # a byte-order mark is not text
+        lines = [line.strip() for line in text.splitlines()]
     except (UnicodeDecodeError, OSError) as exc:
         raise fail(f"cannot read stdin as UTF-8 text: {exc}") from None
     messages = [line for line in lines if line]
@@ -150,6 +164,8 @@ def classify() -> None:
 
     try:
         asyncio.run(run())
+    except BrokenPipeError:
+        raise  # stdout's reader left (``| head``): click exits quietly
     except TimeoutError:
         raise fail(f"no classification within {settings.serving.job_timeout_s:g} s", 1) from None
     except Exception as exc:  # the model server refused, failed or answered nonsense
@@ -163,14 +179,18 @@ def serve(
 ) -> None:
     """Embedded mode: API + worker + web page in one process, in-memory transports."""
     from eco2.bootstrap.serving import build_embedded
-    from eco2.entrypoints.api.server import run_api
+    from eco2.entrypoints.api.server import listening_socket, run_api
 
     try:
         deps = build_embedded()
     except Eco2Error as exc:
         raise fail(str(exc)) from None
+    try:
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        raise fail(exc.strerror or str(exc), 1) from None
     typer.echo(f"eco2: serving on http://{host}:{port}/ (embedded mode)", err=True)
-    run_api(deps, host, port)
+    run_api(deps, host, port, sock=sock)
 
 
 app.command()(api)
