@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from eco2.domain.errors import NotConfiguredError
 from eco2.domain.knowledge import GeneratedImage
@@ -58,7 +58,7 @@ async def images() -> AsyncIterator[Callable[..., OpenAIImageGeneration]]:
 
     def make(base_url: str, read_timeout_s: float = 5.0, **kwargs: Any) -> OpenAIImageGeneration:
         settings = IntegrationSettings(
-            OPENAI_BASE_URL=base_url,
+            ECO2_IMAGE_BASE_URL=base_url,
             ECO2_HTTP_RETRIES=2,
             ECO2_HTTP_BACKOFF_BASE_S=0,
             ECO2_HTTP_READ_TIMEOUT_S=read_timeout_s,
@@ -213,13 +213,17 @@ async def test_the_factory_wires_openai_only_with_a_key(
 ) -> None:
     fake, base = images_server
     fake.then(url_image("https://images.example.org/x.png"))
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+    for name in ("OPENAI_API_KEY", "ECO2_IMAGE_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+    # The chat model's server (a local vLLM, say) is not where images are made.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     without = build_other_integrations(IntegrationSettings())
     assert isinstance(without["image_generation"], NotConfiguredImageGeneration)
     with pytest.raises(NotConfiguredError):
         await without["image_generation"].generate(PROMPT)  # type: ignore[attr-defined]
-    built = build_other_integrations(IntegrationSettings(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=base))
+    built = build_other_integrations(
+        IntegrationSettings(OPENAI_API_KEY=KEY, ECO2_IMAGE_BASE_URL=base)
+    )
     generator = built["image_generation"]
     assert isinstance(generator, OpenAIImageGeneration)
     assert (await generator.generate(PROMPT)).url == "https://images.example.org/x.png"
@@ -227,6 +231,19 @@ async def test_the_factory_wires_openai_only_with_a_key(
         aclose = each["aclose"]
         assert callable(aclose)
         await aclose()
+
+
+def test_the_chat_models_base_url_is_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An in-cluster vLLM URL is fine for the chat model (plain HTTP, no images endpoint); it
+    # used to make these settings fail (HTTPS required) and the worker with them.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://vllm.eco2.svc:8000/v1")
+    monkeypatch.delenv("ECO2_IMAGE_BASE_URL", raising=False)
+    assert IntegrationSettings().image_base_url == "https://api.openai.com/v1"
+    with pytest.raises(ValidationError, match="HTTPS is required"):
+        IntegrationSettings(ECO2_IMAGE_BASE_URL="http://images.example.org/v1")
+    assert IntegrationSettings(ECO2_IMAGE_BASE_URL="http://127.0.0.1:8000/v1/").image_base_url == (
+        "http://127.0.0.1:8000/v1"
+    )
 
 
 @pytest.mark.parametrize("subagent_s", [0.5, 1.0, 30.0, 95.0, 240.0])

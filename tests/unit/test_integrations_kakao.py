@@ -69,11 +69,42 @@ def settings(base_url: str, key: str | None = KEY, **extra: object) -> Integrati
         ("강남역 근처 제로웨이스트샵 찾아줘", ("강남역", "제로웨이스트샵")),
         ("서울 강남역 주변에 재활용센터 어디 있어?", ("강남역", "재활용센터")),
         ("홍대입구역 근처에서 리필스테이션 알려줘", ("홍대입구역", "리필스테이션")),
+        ("홍대 주변 리필스테이션", ("홍대", "리필스테이션")),
         ("제로웨이스트샵 추천해줘", (None, "제로웨이스트샵")),
     ],
 )
 def test_split_anchor(text: str, expected: tuple[str | None, str]) -> None:
     assert split_anchor(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "query"),
+    [
+        ("내 주변 제로웨이스트샵 알려줘", "제로웨이스트샵"),
+        ("이 근처 재활용센터 어디 있어?", "재활용센터"),
+        ("우리 집 근처 리필스테이션", "리필스테이션"),
+        ("여기 근처 고물상", "고물상"),
+        ("현재 위치 주변 고물상 찾아줘", "고물상"),
+        ("지금 근처 재활용센터", "재활용센터"),
+        ("제 주변 제로웨이스트샵", "제로웨이스트샵"),
+        ("저희 집 근처 재활용센터", "재활용센터"),
+        ("집근처 고물상", "고물상"),
+        ("우리 회사 근처 리필스테이션", "리필스테이션"),  # the user's own place: not searchable
+    ],
+)
+def test_words_pointing_at_the_user_are_no_anchor(text: str, query: str) -> None:
+    assert split_anchor(text) == (None, query)
+
+
+async def test_near_me_searches_around_the_user(
+    fake: FakeKakao, base_url: str, build: Build
+) -> None:
+    location = build(settings(base_url))["location"]
+    assert isinstance(location, KakaoLocal)
+    await location.search("내 주변 제로웨이스트샵 알려줘", GeoPoint(37.5665, 126.978))
+    (only,) = fake.requests  # no anchor lookup for "내"
+    assert only["query"] == "제로웨이스트샵"
+    assert (only["x"], only["y"]) == ("126.978000", "37.566500")
 
 
 async def test_named_place_becomes_the_anchor(fake: FakeKakao, base_url: str, build: Build) -> None:

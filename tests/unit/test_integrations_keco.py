@@ -62,6 +62,17 @@ async def test_district_filter_and_kind_filter() -> None:
     assert params["perPage"] == "200" and params["page"] == "1" and params["serviceKey"] == KEY
 
 
+@pytest.mark.parametrize(
+    "text", ["서울시 강남구 폐건전지 수거함", "서울특별시 강남구 건전지 어디 버려?"]
+)
+async def test_a_city_before_the_district_filters_by_the_district(text: str) -> None:
+    scripted = Scripted().on(PATH, json_reply(ROWS))
+    points = await make(scripted).find(text, None)
+    assert [p.name for p in points] == ["역삼1동 주민센터"]
+    params = scripted.calls(PATH)[0].url.params
+    assert params["cond[수거장소(주소)::LIKE]"] == "강남구"  # not "서울시": no address has it
+
+
 async def test_name_filter_and_no_district() -> None:
     scripted = Scripted().on(PATH, json_reply(ROWS))
     points = await make(scripted).fetch(name="구청")

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -27,6 +28,7 @@ from eco2.infrastructure.integrations.kma_grid import (
     forecast_base,
     latlon_to_grid,
     observation_base,
+    previous_forecast_base,
 )
 from tests.fakes.providers.http_payloads import (
     KEY,
@@ -99,7 +101,7 @@ def test_gazetteer_prefers_the_longest_name() -> None:
     assert find_place("내일 날씨 어때") is None
 
 
-def make(scripted: Scripted, key: str | None = KEY) -> KmaWeather:
+def make(scripted: Scripted, key: str | None = KEY, now: datetime = NOW) -> KmaWeather:
     scrubber = Scrubber([KEY])
     client = create_async_client(
         base_url="https://kma.test/VilageFcstInfoService_2.0",
@@ -117,7 +119,7 @@ def make(scripted: Scripted, key: str | None = KEY) -> KmaWeather:
         http,
         SecretStr(key) if key else None,
         default_location=SEOUL,
-        clock=lambda: NOW,
+        clock=lambda: now,
     )
 
 
@@ -223,3 +225,53 @@ async def test_missing_key_is_not_configured() -> None:
     with pytest.raises(NotConfiguredError):
         await make(scripted, key=None).report(None, "")
     assert scripted.requests == []
+
+
+@pytest.mark.parametrize(
+    ("base", "previous"),
+    [
+        (("20261124", "2300"), ("20261124", "2000")),
+        (("20261124", "0500"), ("20261124", "0200")),
+        (("20261125", "0200"), ("20261124", "2300")),  # across midnight the date changes
+        (("20260301", "0200"), ("20260228", "2300")),  # … and across a month end
+    ],
+)
+def test_previous_forecast_base(base: tuple[str, str], previous: tuple[str, str]) -> None:
+    assert previous_forecast_base(*base) == previous
+
+
+JUST_AFTER_0210 = datetime(2026, 11, 24, 17, 11, tzinfo=UTC)  # 02:11 KST: 0200 is due, not out
+
+
+async def test_unpublished_forecast_falls_back_to_the_previous_base() -> None:
+    slots = {("20261125", "0300"): {"TMP": "5", "SKY": "4", "PTY": "1", "POP": "80"}}
+    scripted = Scripted().on(
+        "/getUltraSrtNcst", json_reply(data_go_kr({"item": kma_observation("20261125", "0100")}))
+    )
+    scripted.on(
+        "/getVilageFcst",
+        json_reply(data_go_kr_error("03", "NODATA_ERROR")),
+        json_reply(data_go_kr({"item": kma_forecast("20261124", "2300", slots)})),
+    )
+    report = await make(scripted, now=JUST_AFTER_0210).report(None, "")
+    bases = [(r.url.params["base_date"], r.url.params["base_time"]) for r in scripted.calls()]
+    assert bases[1:] == [("20261125", "0200"), ("20261124", "2300")]
+    assert report.precipitation_probability == 80
+    assert "80%" in report.advice and "비 소식이 없어" not in report.advice
+
+
+@pytest.mark.parametrize(
+    "forecast_reply",
+    [json_reply({}, 503), json_reply(data_go_kr_error("03", "NODATA_ERROR"))],
+    ids=["forecast down", "no forecast published"],
+)
+async def test_without_a_forecast_the_advice_promises_no_dry_weather(
+    forecast_reply: httpx.Response,
+) -> None:
+    scripted = Scripted().on("/getUltraSrtNcst", json_reply(observation()))
+    scripted.on("/getVilageFcst", forecast_reply)
+    report = await make(scripted).report(None, "")
+    assert report.temperature_c == 12.3 and report.precipitation_probability is None
+    assert "비 소식이 없어" not in report.advice
+    assert report.advice.startswith("지금은 비나 눈이 오지 않아요.")
+    assert "알 수 없어요" in report.advice

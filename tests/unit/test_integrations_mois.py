@@ -57,10 +57,31 @@ def make(scripted: Scripted, fees: LocalBulkWasteFees, key: str | None = KEY) ->
         ("서울 중구에서 매트리스", "중구"),
         ("소파랑 가구 버리기", None),
         ("수원시 책상 버려요", "수원시"),
+        # A city and one of its 구/군: MOIS and odcloud know the 구/군, not the city.
+        ("서울시 강남구 소파", "강남구"),
+        ("서울특별시 강남구 소파", "강남구"),
+        ("부산시 해운대구 냉장고 버리기", "해운대구"),
+        ("대구광역시 수성구 침대", "수성구"),
+        ("대구 수성구 침대", "수성구"),
+        ("울산광역시 울주군 소파", "울주군"),
+        ("성남시 분당구 책상", "분당구"),
+        ("경기도 고양시 일산동구 의자", "일산동구"),
+        ("대구에서 소파", "대구"),
     ],
 )
 def test_find_district(text: str, district: str | None) -> None:
     assert find_district(text) == district
+
+
+async def test_a_city_before_the_district_asks_mois_for_the_district(
+    fees: LocalBulkWasteFees,
+) -> None:
+    scripted = Scripted().on("/info", json_reply(data_go_kr([mois_item()])))
+    (quote,) = await make(scripted, fees).quote("서울시 강남구 소파 버리는 법")
+    assert scripted.calls("/info")[0].url.params["cond[SGG_NM::LIKE]"] == "강남구"
+    assert isinstance(quote, MoisBulkWasteQuote)
+    assert quote.district == "서울특별시 강남구" and quote.district_info is not None
+    assert quote.notes == ()
 
 
 @pytest.mark.parametrize(

@@ -1,20 +1,31 @@
 """Settings of the external integrations (issue 5), read from the environment.
 
 Every field names its environment variable explicitly (``validation_alias``), like
-``eco2.settings`` does. Keys are ``SecretStr``; base URLs must use HTTPS unless their host is a
-loopback address (local test servers). Adapters receive these values as arguments; nothing here
-connects or reads the environment at import time.
+``eco2.settings`` does. Keys are ``SecretStr``; a blank key is unset (its sub-agent answers "not
+configured" instead of sending empty credentials). The data.go.kr portal shows each key twice,
+"Encoding" (percent-encoded) and "Decoding"; either is accepted. Base URLs must use HTTPS unless
+their host is a loopback address (local test servers). Adapters receive these values as
+arguments; nothing here connects or reads the environment at import time.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import urlsplit
+import re
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+KEY_FIELDS = (
+    "kakao_api_key",
+    "data_go_kr_api_key",
+    "odcloud_api_key",
+    "tavily_api_key",
+    "openai_api_key",
+)
 
 
 def _is_loopback(host: str) -> bool:
@@ -47,6 +58,41 @@ def check_base_url(url: str) -> str:
     if parts.scheme != "https" and not _is_loopback(host):
         raise ValueError(f"{host}: HTTPS is required unless the host is loopback")
     return url.rstrip("/")
+
+
+def blank_as_unset(value: object) -> object:
+    """Map a blank key to ``None``, the "not configured" value.
+
+    ``KEY=`` in an env file or an empty secret means "no key": sent as is, it would only be
+    rejected by the provider (and an empty Tavily key would shadow DuckDuckGo).
+
+    Args:
+        value: The raw field input (``str``, ``SecretStr`` or ``None``).
+
+    Returns:
+        ``None`` for an empty or whitespace-only key, else the key without surrounding
+        whitespace (a trailing newline from a secret file is never part of a key).
+    """
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not isinstance(raw, str):
+        return value
+    return raw.strip() or None
+
+
+def decode_service_key(key: str) -> str:
+    """Return a data.go.kr key in its decoded form, whichever of the portal's two was given.
+
+    httpx percent-encodes query parameters, so the "Encoding" key (``…%2B…%3D``) would be sent
+    encoded twice and rejected. A decoded key never contains ``%`` (it is base64), so a ``%``
+    escape means the encoded form: it is unquoted once.
+
+    Args:
+        key: The key as pasted from the portal.
+
+    Returns:
+        The decoded key, ready for httpx to encode.
+    """
+    return unquote(key) if _PERCENT_ESCAPE.search(key) else key
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -99,7 +145,11 @@ class IntegrationSettings(BaseSettings):
     # A model answering with a link: an inline (base64) image cannot travel in a chat answer.
     image_model: str = Field("dall-e-3", validation_alias=_alias("ECO2_IMAGE_MODEL"))
     openai_api_key: SecretStr | None = Field(None, validation_alias=_alias("OPENAI_API_KEY"))
-    openai_base_url: str | None = Field(None, validation_alias=_alias("OPENAI_BASE_URL"))
+    # Not OPENAI_BASE_URL: that one is the chat model's and may point at a vLLM/Ollama server
+    # (plain HTTP in-cluster, no /images/generations endpoint).
+    image_base_url: str = Field(
+        "https://api.openai.com/v1", validation_alias=_alias("ECO2_IMAGE_BASE_URL")
+    )
     # Character service: None = the in-process adapter.
     character_grpc_target: str | None = Field(
         None, validation_alias=_alias("ECO2_CHARACTER_GRPC_TARGET")
@@ -159,17 +209,28 @@ class IntegrationSettings(BaseSettings):
         30.0, gt=0, le=3600, validation_alias=_alias("ECO2_BREAKER_RESET_TIMEOUT_S")
     )
 
+    @field_validator(*KEY_FIELDS, mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: object) -> object:
+        return blank_as_unset(value)
+
+    @field_validator("data_go_kr_api_key", "odcloud_api_key")
+    @classmethod
+    def _decoded_service_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # odcloud datasets are data.go.kr's too: same portal, same two forms of the key.
+        return None if value is None else SecretStr(decode_service_key(value.get_secret_value()))
+
     @field_validator(
-        "kakao_base_url", "kma_base_url", "mois_base_url", "keco_base_url", "tavily_base_url"
+        "kakao_base_url",
+        "kma_base_url",
+        "mois_base_url",
+        "keco_base_url",
+        "tavily_base_url",
+        "image_base_url",
     )
     @classmethod
     def _https_base_url(cls, value: str) -> str:
         return check_base_url(value)
-
-    @field_validator("openai_base_url")
-    @classmethod
-    def _optional_https_base_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_base_url(value)
 
     @field_validator("keco_dataset_path")
     @classmethod

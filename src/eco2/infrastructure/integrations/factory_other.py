@@ -3,8 +3,8 @@
 - ``characters``: ``GrpcCharacterCatalog`` when ``ECO2_CHARACTER_GRPC_TARGET`` is set
   (distributed mode), else the in-process ``LocalCharacterCatalog`` (embedded mode);
 - ``web_search``: Tavily when ``ECO2_TAVILY_API_KEY`` is set, else DuckDuckGo (``ddgs``);
-- ``image_generation``: OpenAI Images when ``OPENAI_API_KEY`` is set, else the not-configured
-  adapter.
+- ``image_generation``: OpenAI Images at ``ECO2_IMAGE_BASE_URL`` when ``OPENAI_API_KEY`` is set,
+  else the not-configured adapter.
 
 Nothing connects here; the HTTP clients and the gRPC channel open on first use.
 """
@@ -23,10 +23,7 @@ from eco2.infrastructure.integrations.config import IntegrationSettings
 from eco2.infrastructure.integrations.factory import build_provider
 from eco2.infrastructure.integrations.http.breaker import BreakerObserver
 from eco2.infrastructure.integrations.http.client import HttpProvider
-from eco2.infrastructure.integrations.image_generation import (
-    DEFAULT_BASE_URL,
-    OpenAIImageGeneration,
-)
+from eco2.infrastructure.integrations.image_generation import OpenAIImageGeneration
 from eco2.infrastructure.integrations.not_configured import (
     NotConfiguredImageGeneration,
     NotConfiguredWebSearch,
@@ -97,14 +94,14 @@ def build_other_integrations(
         web_search = DuckDuckGoSearch(timeout_s=timeout)
 
     images: OpenAIImageGeneration | NotConfiguredImageGeneration = NotConfiguredImageGeneration()
-    if settings.openai_api_key is not None and settings.openai_api_key.get_secret_value():
+    if settings.openai_api_key is not None:
         deadline = image_timeout_s - min(IMAGE_MARGIN_S, image_timeout_s / 2)
         # One attempt fits when the timeout leaves room for connecting; the deadline caps it.
         read = max(deadline / 2, deadline - settings.http_connect_timeout_s)
         slow = settings.model_copy(
             update={"http_read_timeout_s": read, "http_deadline_s": deadline}
         )
-        base_url = settings.openai_base_url or DEFAULT_BASE_URL
+        base_url = settings.image_base_url
         openai = provider("openai_images", base_url, settings.openai_api_key, slow)
         images = OpenAIImageGeneration(openai, settings.openai_api_key, model=settings.image_model)
 

@@ -1,4 +1,4 @@
-"""Image generation through the OpenAI Images API (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``).
+"""Image generation through the OpenAI Images API (``OPENAI_API_KEY``, ``ECO2_IMAGE_BASE_URL``).
 
 ``POST {base}/images/generations`` with ``{"model", "prompt", "size", "n": 1}`` (and
 ``"response_format": "url"`` for DALL·E models); the response's ``data[0].url`` becomes a
@@ -29,7 +29,6 @@ from eco2.infrastructure.integrations.http.errors import (
 )
 from eco2.infrastructure.integrations.json_post import error_message, post_json
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
 
 

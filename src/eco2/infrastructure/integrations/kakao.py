@@ -2,7 +2,8 @@
 
 "강남역 근처 제로웨이스트샵 찾아줘": the words before a "near" marker (근처, 주변, …) name the
 anchor, found with a first keyword search; the rest, minus request words, is the query searched
-around it. Without an anchor the search runs around the user's coordinates, or nationwide.
+around it. Words pointing at the user ("내 주변", "이 근처", "우리 집 근처") are no anchor.
+Without an anchor the search runs around the user's coordinates, or nationwide.
 Coordinates and distances come back as strings; ``distance`` only when ``x``/``y`` were sent.
 """
 
@@ -32,23 +33,48 @@ _REQUEST_WORDS = re.compile(
     r"어디야|어디에|어디|있나요|있어|있는|좀|가까운|검색해\s*줘|보여\s*줘|[?!.,~])"
 )
 _PARTICLE = re.compile(r"(에서|에|의)$")
+# Words that point at the user rather than name a place ("내 주변", "이 근처", "우리 집 근처",
+# "현재 위치 주변"): searching Kakao for them matches some unrelated place, so they mean "near
+# the user's coordinates". A possessive or demonstrative before the last word ("우리 회사")
+# makes it the user's own place too, which no keyword search can find.
+_DEICTIC = frozenset(
+    {
+        "내", "나", "제", "저", "저희", "우리", "이", "그", "요", "여기", "여기서", "거기",
+        "저기", "이곳", "이쪽", "요기", "집", "우리집", "내집", "저희집", "집앞", "위치",
+        "현재", "현위치", "현재위치", "내위치", "제위치", "지금", "동네", "우리동네",
+    }
+)  # fmt: skip
+_OWNERS = frozenset({"내", "나의", "제", "저의", "저희", "우리", "이", "그", "요"})
+
+
+def _anchor(words: list[str]) -> str | None:
+    """The place named by the words before the "near" marker, or ``None`` for "near me"."""
+    if not words:
+        return None
+    last = _PARTICLE.sub("", words[-1])
+    if last in _DEICTIC or (len(words) > 1 and words[-2] in _OWNERS):
+        return None
+    return last or None
 
 
 def split_anchor(text: str) -> tuple[str | None, str]:
     """Split a message into ``(anchor place, query)``; the anchor is ``None`` when none is named.
 
+    Words pointing at the user ("내 주변", "이 근처", "현재 위치 주변") name no anchor: the
+    search then runs around the user's coordinates.
+
     Example:
         ``split_anchor("강남역 근처 제로웨이스트샵 찾아줘") == ("강남역", "제로웨이스트샵")``
+        ``split_anchor("내 주변 제로웨이스트샵 알려줘") == (None, "제로웨이스트샵")``
     """
     text = " ".join(text.split())
     anchor: str | None = None
     match = _NEAR.match(text)
     if match:
-        words = match["anchor"].split()
-        anchor = _PARTICLE.sub("", words[-1]) if words else None
+        anchor = _anchor(match["anchor"].split())
         text = match["rest"]
     query = " ".join(_REQUEST_WORDS.sub(" ", text).split())
-    return anchor or None, query[:MAX_QUERY_CHARS]
+    return anchor, query[:MAX_QUERY_CHARS]
 
 
 def _distance(value: Any) -> int | None:

@@ -4,6 +4,9 @@ One report = the ultra-short observation (``getUltraSrtNcst``: T1H, PTY) and the
 forecast (``getVilageFcst``: TMP, SKY, PTY, POP) for the grid point of the user's location, a
 place named in the message, or the configured default. The two calls run concurrently; if one
 fails the report is built from the other and says so, if both fail the first error is raised.
+A forecast base that is due but not published yet ("03" NO_DATA) is retried once with the base
+before it. Without a forecast the advice only describes the observation: it never says that no
+rain is coming.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from eco2.infrastructure.integrations.kma_grid import (
     forecast_base,
     latlon_to_grid,
     observation_base,
+    previous_forecast_base,
 )
 
 PTY_NAMES = {
@@ -99,38 +103,53 @@ def parse_forecast(items: list[dict[str, Any]], now: datetime) -> _Conditions:
     )
 
 
-def describe(observed: _Conditions | None, forecast: _Conditions | None) -> tuple[str, str]:
-    """Return ``(condition, advice)`` in Korean for putting waste out."""
-    obs, fc = observed or _Conditions(), forecast or _Conditions()
-    raining_now = bool(obs.pty)
-    if raining_now:
-        condition = PTY_NAMES.get(obs.pty or 0, "강수")
-    elif fc.pty:
-        condition = f"{SKY_NAMES.get(fc.sky or 0, '흐림')}, {PTY_NAMES.get(fc.pty, '강수')} 예보"
-    elif fc.sky in SKY_NAMES:
-        condition = SKY_NAMES[fc.sky or 0]
-    elif obs.pty == 0:
-        condition = "강수 없음"
-    else:
-        condition = "알 수 없음"
-    pop = fc.pop
-    if raining_now:
-        advice = "지금 비나 눈이 와요. 종이류·대형폐기물은 그친 뒤 내놓거나 젖지 않게 덮어 주세요."
-    elif pop is not None and pop >= 60:
-        advice = (
+def _condition(obs: _Conditions, fc: _Conditions) -> str:
+    if obs.pty:
+        return PTY_NAMES.get(obs.pty, "강수")
+    if fc.pty:
+        return f"{SKY_NAMES.get(fc.sky or 0, '흐림')}, {PTY_NAMES.get(fc.pty, '강수')} 예보"
+    if fc.sky in SKY_NAMES:
+        return SKY_NAMES[fc.sky or 0]
+    return "강수 없음" if obs.pty == 0 else "알 수 없음"
+
+
+def _advice(obs: _Conditions, pop: int | None) -> str:
+    if obs.pty:
+        return "지금 비나 눈이 와요. 종이류·대형폐기물은 그친 뒤 내놓거나 젖지 않게 덮어 주세요."
+    if pop is not None and pop >= 60:
+        return (
             f"앞으로 {OUTLOOK_HOURS}시간 강수확률이 최고 {pop}%예요. 종이류·대형폐기물은 "
             "배출을 미루거나 비닐로 덮어 주세요."
         )
-    elif pop is not None and pop >= 30:
-        advice = f"앞으로 {OUTLOOK_HOURS}시간 강수확률이 최고 {pop}%예요. 젖으면 안 되는 "
-        advice += "품목은 덮어서 내놓으세요."
-    elif pop is not None or obs.pty == 0:
-        advice = "당분간 비 소식이 없어 내놓기 좋은 날씨예요."
-    else:
-        advice = ""
+    if pop is not None and pop >= 30:
+        return (
+            f"앞으로 {OUTLOOK_HOURS}시간 강수확률이 최고 {pop}%예요. 젖으면 안 되는 "
+            "품목은 덮어서 내놓으세요."
+        )
+    if pop is not None:
+        return "당분간 비 소식이 없어 내놓기 좋은 날씨예요."
+    if obs.pty == 0:
+        # Only the observation is known: "no rain now" says nothing about the next hours.
+        return "지금은 비나 눈이 오지 않아요. 예보를 받지 못해 앞으로 비가 올지는 알 수 없어요."
+    return ""
+
+
+def describe(observed: _Conditions | None, forecast: _Conditions | None) -> tuple[str, str]:
+    """Return ``(condition, advice)`` in Korean for putting waste out.
+
+    Args:
+        observed: The current observation, ``None`` when it could not be had.
+        forecast: The outlook, ``None`` when it could not be had; without its precipitation
+            probability the advice never says that no rain is coming.
+
+    Returns:
+        The condition (e.g. "흐림, 비 예보") and the advice (may be empty).
+    """
+    obs, fc = observed or _Conditions(), forecast or _Conditions()
+    advice = _advice(obs, fc.pop)
     if observed is None:
         advice = ("현재 관측값을 받지 못해 예보 기준이에요. " + advice).strip()
-    return condition, advice
+    return _condition(obs, fc), advice
 
 
 class KmaWeather:
@@ -173,6 +192,22 @@ class KmaWeather:
         except ProviderError as exc:  # the other call may still give an answer
             return exc
 
+    async def _forecast(
+        self, common: dict[str, str | int], now: datetime
+    ) -> tuple[list[dict[str, Any]] | ProviderError, tuple[str, str]]:
+        """Fetch the latest forecast, or the one before when the latest is not published yet."""
+
+        def at(base: tuple[str, str]) -> dict[str, str | int]:
+            date, time = base
+            return {**common, "numOfRows": FORECAST_ROWS, "base_date": date, "base_time": time}
+
+        base = forecast_base(now)
+        items = await self._items("/getVilageFcst", at(base))
+        if items == []:  # "03" NO_DATA: the base is due (HH:10) but KMA publishes it late
+            base = previous_forecast_base(*base)
+            items = await self._items("/getVilageFcst", at(base))
+        return items, base
+
     async def report(self, near: GeoPoint | None, text: str) -> WeatherReport:
         """Return current weather and a short outlook (see the module docstring).
 
@@ -195,16 +230,12 @@ class KmaWeather:
             "ny": ny,
         }
         obs_date, obs_time = observation_base(now)
-        fc_date, fc_time = forecast_base(now)
-        obs_items, fc_items = await asyncio.gather(
+        obs_items, (fc_items, (fc_date, fc_time)) = await asyncio.gather(
             self._items(
                 "/getUltraSrtNcst",
                 {**common, "numOfRows": 10, "base_date": obs_date, "base_time": obs_time},
             ),
-            self._items(
-                "/getVilageFcst",
-                {**common, "numOfRows": FORECAST_ROWS, "base_date": fc_date, "base_time": fc_time},
-            ),
+            self._forecast(common, now),
         )
         if isinstance(obs_items, ProviderError) and isinstance(fc_items, ProviderError):
             raise obs_items

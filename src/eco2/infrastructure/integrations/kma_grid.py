@@ -93,6 +93,28 @@ def forecast_base(now: datetime) -> tuple[str, str]:
     return base.strftime("%Y%m%d"), base.strftime("%H00")
 
 
+def previous_forecast_base(base_date: str, base_time: str) -> tuple[str, str]:
+    """Return the forecast base before ``(base_date, base_time)`` (three hours earlier).
+
+    Used when the latest base is due but not published yet (KMA answers "03" NO_DATA for a while
+    after HH:10). Across midnight the date changes: 0200 follows the previous day's 2300.
+
+    Args:
+        base_date: ``"YYYYMMDD"`` in KST.
+        base_time: One of the ``"HH00"`` forecast base times (0200, 0500, …, 2300).
+
+    Returns:
+        ``("YYYYMMDD", "HH00")`` of the previous base.
+    """
+    base = datetime.strptime(base_date + base_time, "%Y%m%d%H%M")
+    hours = [h for h in FORECAST_BASE_HOURS if h < base.hour]
+    if hours:
+        earlier = base.replace(hour=hours[-1])
+    else:
+        earlier = (base - timedelta(days=1)).replace(hour=FORECAST_BASE_HOURS[-1])
+    return earlier.strftime("%Y%m%d"), earlier.strftime("%H00")
+
+
 @dataclass(frozen=True, slots=True)
 class NamedPlace:
     """A gazetteer entry: a well-known place and its coordinates."""

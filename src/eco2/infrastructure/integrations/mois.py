@@ -38,6 +38,7 @@ _NOT_DISTRICTS = frozenset(
         "잠시",
     }
 )  # fmt: skip
+_CITY_NAMES_LIKE_DISTRICTS = frozenset({"대구"})  # a metropolitan city whose name ends in 구
 _PROVINCES: tuple[str, ...] = (
     "서울", "부산", "대구", "인천", "광주", "대전", "울산", "세종", "경기", "강원",
     "충북", "충청북", "충남", "충청남", "전북", "전라북", "전남", "전라남", "경북",
@@ -77,12 +78,26 @@ class MoisBulkWasteQuote(BulkWasteQuote):
 
 
 def find_district(text: str) -> str | None:
-    """Return the first district name (…구/군/시) written in ``text``, if any."""
-    for match in _DISTRICT.finditer(text):
-        name = match.group(1)
-        if name not in _NOT_DISTRICTS:
-            return name
-    return None
+    """Return the district (…구/군/시) written in ``text``, if any.
+
+    A city followed by one of its 구/군 ("서울시 강남구", "부산광역시 해운대구", "성남시 분당구")
+    gives the 구/군: MOIS and odcloud list districts by it, and a metropolitan city name matches
+    none of their rows. A city alone ("수원시") is the district.
+
+    Example:
+        ``find_district("서울시 강남구 소파 버리는 법") == "강남구"``
+    """
+    matches = [m for m in _DISTRICT.finditer(text) if m.group(1) not in _NOT_DISTRICTS]
+    if not matches:
+        return None
+    first = matches[0]
+    city = first.group(1).endswith("시") or first.group(1) in _CITY_NAMES_LIKE_DISTRICTS
+    if city and len(matches) > 1:
+        second = matches[1]
+        between = text[first.end() : second.start()]
+        if second.group(1).endswith(("구", "군")) and not between.strip(" ,"):
+            return second.group(1)
+    return first.group(1)
 
 
 def _row(item: dict[str, Any]) -> DistrictWasteInfo:
