@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 from eco2.entrypoints.cli.deploy_slo import load_spec
 from eco2.entrypoints.cli.loadtest_eval import evaluate, json_safe, server_figures, summarize
-from eco2.entrypoints.cli.loadtest_findmax import bottleneck
+from eco2.entrypoints.cli.loadtest_findmax import bottleneck, levels_html
+from eco2.entrypoints.cli.loadtest_html import render
 from eco2.entrypoints.cli.loadtest_prom import Scrape
 from eco2.entrypoints.cli.loadtest_run import JobResult, RunResult
+from eco2.entrypoints.cli.loadtest_table import verdict_table
 
 SPEC = load_spec(Path(__file__).parents[2] / "deploy" / "slo.yaml")
 INTENTS = ["waste", "general"]
+NOT_A_NUMBER = re.compile(r"\b(inf|nan)\b", re.IGNORECASE)  # a float shown raw, not as a word
 
 
 def histogram(name: str, values: list[float], **labels: str) -> dict[str, dict[Any, float]]:
@@ -135,3 +140,36 @@ def test_a_percentile_already_missed_fails_before_it_has_its_samples() -> None:
 def test_find_max_names_a_level_stopped_by_too_little_data() -> None:
     summary = judge(run(fast("waste", 1) + fast("general", 1)), scrape(1))
     assert "insufficient" in bottleneck([summary | {"users": 1}])
+
+
+def test_per_intent_figures_count_the_jobs_the_verdict_counts() -> None:
+    # 95 quick answers, 3 errors after 7 s and 2 jobs never answered: the figures shown next to
+    # the verdict must be those it was judged on, not the completed jobs' alone.
+    errors = [JobResult("waste", 0.0, "error", e2e_s=7.0) for _ in range(3)]
+    unanswered = [JobResult("waste", 0.0, "no_terminal") for _ in range(2)]
+    summary = judge(
+        run(fast("waste", 95) + errors + unanswered + fast("general", 100)), scrape(100)
+    )
+    waste = summary["per_intent"]["waste"]
+    assert (waste["jobs"], waste["completed"], waste["unanswered"]) == (100, 95, 2)
+    assert waste["e2e_s"]["p95"] == 0.5 and waste["e2e_s"]["p99"] == math.inf
+    assert sorted(waste["e2e_s"].values())[:3] == [0.5, 0.5, math.inf]
+    verdict = next(v for v in summary["slo"] if v["name"] == "full_response_waste")
+    assert verdict["observed"] == {p: waste["e2e_s"][p] for p in ("p50", "p95", "p99")}
+    three_errors = judge(run(fast("waste", 97) + errors + fast("general", 100)), scrape(100))
+    assert three_errors["per_intent"]["waste"]["e2e_s"]["p99"] == 7.0  # an error with its time
+
+
+def test_a_percentile_on_a_job_with_no_answer_is_shown_as_such() -> None:
+    unanswered = [JobResult("waste", 0.0, "no_terminal") for _ in range(2)]
+    summary = judge(run(fast("waste", 98) + unanswered + fast("general", 100)), scrape(100))
+    table = verdict_table(summary)
+    waste_row = next(line for line in table.splitlines() if line.startswith("  waste"))
+    assert "n=100" in waste_row and "e2e p50/p95/p99 500 ms/500 ms/no answer" in waste_row
+    page = render(summary)
+    assert "∞" in page and "no answer" in page
+    assert not NOT_A_NUMBER.search(page)
+    unanswered *= 3  # 6 in 100: the P95 the find-max table and chart show lands on one
+    summary = judge(run(fast("waste", 94) + unanswered + fast("general", 100)), scrape(100))
+    level = levels_html([summary | {"users": 5}], "verdict")
+    assert "waste no answer" in level and "∞" in level and not NOT_A_NUMBER.search(level)

@@ -36,3 +36,14 @@ async def test_comments_are_skipped_and_crlf_is_read_as_lf() -> None:
 
 async def test_an_unterminated_frame_is_not_yielded() -> None:
     assert await read(b"event: token\ndata: x\n") == []
+
+
+async def test_a_crlf_split_between_chunks_is_one_line_end() -> None:
+    # The chunk ends between \r and \n: read apart, they would make a blank line and cut the
+    # event in two, losing its id.
+    events = await read(b"id: 7-0\r", b"\nevent: token\r\ndata: {}\r\n\r\n")
+    assert events == [{"id": "7-0", "event": "token", "data": "{}"}]
+
+
+async def test_a_carriage_return_held_at_the_end_of_the_stream_still_ends_the_frame() -> None:
+    assert await read(b"event: done\rdata: {}\r", b"\r") == [{"event": "done", "data": "{}"}]

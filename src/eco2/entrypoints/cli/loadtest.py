@@ -6,14 +6,22 @@ Examples::
     eco2 loadtest --url http://127.0.0.1:8000 --metrics-url worker=http://127.0.0.1:9101/metrics \\
         --find-max --stage 20 --report out/max
 
+The reference scenario, as the project reads DESIGN.md §5's self-contradicting text (0 → 50
+users over 1 minute, 50 for 5 minutes, 50 → 0 over 1 minute: ``--ramp`` is both the ramp-up and
+the ramp-down, see :mod:`.loadtest_run`; the k6 twin's stages ``{1m,50},{5m,50},{1m,0}``)::
+
+    eco2 loadtest --url http://127.0.0.1:8000 --users 50 --ramp 60 --duration 300
+
 Exit status: 0 every SLO met and the error rate within ``--max-error-rate``; 1 otherwise (with
-``--find-max``: 1 when not even the first level passes); 2 for a usage error.
+``--find-max``: 1 when not even the first level passes); 2 for a usage error (checked before
+anything runs: URLs, ``--levels``, a ``--report`` directory that cannot be written).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -52,8 +60,72 @@ def _targets(url: str, metrics_urls: list[str]) -> dict[str, str]:
         name, sep, target = item.partition("=")
         if not sep:
             name, target = item.split("//")[-1].split("/")[0], item
-        targets[name] = target
+        targets[name] = http_url(target, "--metrics-url")
     return targets
+
+
+def http_url(value: str, option: str) -> str:
+    """Check that ``value`` is an absolute ``http``/``https`` URL with a host.
+
+    Args:
+        value: The URL given.
+        option: The option it came from, for the message.
+
+    Returns:
+        ``value``, unchanged.
+
+    Raises:
+        typer.Exit: A usage error (2); unchecked, a bad URL would fail every request, or crash.
+    """
+    try:
+        parsed = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise fail(f"{option} {value!r} is not a URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise fail(f"{option} {value!r}: give an absolute http:// or https:// URL")
+    return value
+
+
+def user_levels(text: str, find_max: bool) -> list[int]:
+    """Parse ``--levels``: comma-separated numbers of users, each at least 1.
+
+    Args:
+        text: The option's value.
+        find_max: Whether ``--find-max`` runs them (then at least one level is needed).
+
+    Returns:
+        The levels, in the order given.
+
+    Raises:
+        typer.Exit: A usage error (2).
+    """
+    try:
+        steps = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise fail(f"--levels {text!r}: give numbers of users, e.g. 5,10,20") from None
+    if find_max and not steps:
+        raise fail("--levels: give at least one number of users, e.g. 5,10,20")
+    if any(n < 1 for n in steps):
+        raise fail(f"--levels {text!r}: every level needs at least 1 user")
+    return steps
+
+
+def writable_dir(report: Path) -> None:
+    """Create ``report`` and check that a file can be written in it, before the run: a bad
+    path is then a usage error at once, not the run's results lost to a traceback at the end.
+
+    Args:
+        report: The ``--report`` directory.
+
+    Raises:
+        typer.Exit: A usage error (2).
+    """
+    try:
+        report.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=report, prefix=".eco2-loadtest-"):
+            pass
+    except OSError as exc:
+        raise fail(f"--report {str(report)!r}: cannot write there ({exc})") from None
 
 
 async def measure(
@@ -107,11 +179,24 @@ def host_cpu(
 
 
 def write_report(report: Path, summary: dict[str, Any], extra_html: str = "") -> None:
-    """Write ``summary.json`` and ``report.html`` into ``report``."""
-    report.mkdir(parents=True, exist_ok=True)
+    """Write ``summary.json`` and ``report.html`` into ``report``.
+
+    Args:
+        report: The directory (created if missing).
+        summary: The run's summary document.
+        extra_html: More HTML for the report (the ``--find-max`` section).
+
+    Raises:
+        typer.Exit: 1, with a message, if the files cannot be written (the directory was
+            checked before the run, but may have gone since).
+    """
     text = json.dumps(json_safe(summary), indent=2, ensure_ascii=False, allow_nan=False)
-    (report / "summary.json").write_text(text + "\n", encoding="utf-8")
-    (report / "report.html").write_text(render(summary, extra_html), encoding="utf-8")
+    try:
+        report.mkdir(parents=True, exist_ok=True)
+        (report / "summary.json").write_text(text + "\n", encoding="utf-8")
+        (report / "report.html").write_text(render(summary, extra_html), encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"could not write the report into {str(report)!r}: {exc}", 1) from None
 
 
 def loadtest(
@@ -179,12 +264,11 @@ def loadtest(
         raise fail(f"unknown intent(s) {unknown}; choose from {list(MESSAGES)}")
     try:
         spec = load_spec(_slo_path(slo))
-        steps = [int(v) for v in levels.split(",") if v.strip()]
-        if find_max and not steps:
-            raise ValueError("--levels: give at least one number of users, e.g. 5,10,20")
     except (OSError, ValueError) as exc:
         raise fail(str(exc)) from None
-    targets = _targets(url, metric_url_list(metrics_url))
+    steps = user_levels(levels, find_max)
+    targets = _targets(http_url(url, "--url"), metric_url_list(metrics_url))
+    writable_dir(report)
     intents_run = chosen or list(MESSAGES)
     if find_max:
         from eco2.entrypoints.cli.loadtest_findmax import find_max_run
@@ -221,8 +305,8 @@ def loadtest(
             min_samples,
         )
     )
+    typer.echo(verdict_table(summary))  # first: a report that cannot be written loses no result
     write_report(report, summary)
-    typer.echo(verdict_table(summary))
     typer.echo(f"report: {report / 'report.html'}")
     raise typer.Exit(0 if summary["passed"] else 1)
 

@@ -83,9 +83,24 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def latencies(run: RunResult, intent: str) -> list[float]:
+    """End-to-end latency of every ``intent`` job, as the verdict counts them.
+
+    Args:
+        run: The run's client-side results.
+        intent: The intent whose jobs to take.
+
+    Returns:
+        One value per job: its time to the terminal event (``done`` or ``error``), or infinity
+        for a job that got no terminal event (an HTTP error, a transport error, a stream that
+        stopped): slower than any threshold.
+    """
+    return [j.e2e_s if j.e2e_s is not None else math.inf for j in run.jobs if j.intent == intent]
+
+
 def _client_verdict(slo: Slo, run: RunResult, min_samples: int | None) -> Verdict:
     intent = dict(slo.selector).get("intent", "")
-    values = [j.e2e_s if j.e2e_s is not None else math.inf for j in run.jobs if j.intent == intent]
+    values = latencies(run, intent)
     verdict = Verdict(slo.name, slo.feature, "client", len(values), dict(slo.thresholds))
     verdict.note = f"end-to-end latency of '{intent}' jobs (POST to terminal event)"
     if intent not in run.intents:
@@ -180,7 +195,21 @@ def _stats(values: list[float]) -> dict[str, float | None]:
 
 
 def per_intent(run: RunResult) -> dict[str, dict[str, Any]]:
-    """Client-side figures per intent."""
+    """Client-side figures per intent.
+
+    The end-to-end percentiles (``e2e_s``) are taken over the verdict's population, every job
+    of the intent (:func:`latencies`; a job with no answer is infinite), so the figures shown
+    next to a verdict are the ones it was judged on. Time to first token and tokens/s describe
+    the completed jobs' answers.
+
+    Args:
+        run: The run's client-side results.
+
+    Returns:
+        ``{intent: {jobs, completed, errors, unanswered, recoveries, e2e_s, ttft_s,
+        tokens_per_s, tokens_mean}}`` (``unanswered``: jobs with no terminal event, whose
+        latency ``summary.json`` can only write as ``null``).
+    """
     out: dict[str, dict[str, Any]] = {}
     for intent in run.intents:
         jobs = [j for j in run.jobs if j.intent == intent]
@@ -189,8 +218,9 @@ def per_intent(run: RunResult) -> dict[str, dict[str, Any]]:
             "jobs": len(jobs),
             "completed": len(done),
             "errors": len(jobs) - len(done),
+            "unanswered": sum(1 for j in jobs if j.e2e_s is None),
             "recoveries": sum(j.recoveries for j in jobs),
-            "e2e_s": _stats([j.e2e_s for j in done if j.e2e_s is not None]),
+            "e2e_s": _stats(latencies(run, intent)),
             "ttft_s": _stats([j.ttft_s for j in done if j.ttft_s is not None]),
             "tokens_per_s": _stats([j.tokens_per_s for j in done if j.tokens_per_s]),
             "tokens_mean": (sum(j.tokens for j in done) / len(done)) if done else None,

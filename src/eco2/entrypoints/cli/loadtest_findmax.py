@@ -121,6 +121,11 @@ def bottleneck(levels: list[dict[str, Any]]) -> str:
     return "; ".join(lines)
 
 
+def _seconds(value: float) -> str:
+    # A p95 on a job with no answer (every job counts, as in the verdict) is infinite.
+    return "no answer" if math.isinf(value) else f"{value:.2f}"
+
+
 def _level_row(s: dict[str, Any]) -> list[Any]:
     failed = [
         v["name"] + ("" if v["status"] == "fail" else f" ({v['status']})")
@@ -134,7 +139,7 @@ def _level_row(s: dict[str, Any]) -> list[Any]:
         s["jobs"]["completed"],
         f"{s['jobs']['error_rate']:.2%}",
         f"{s['jobs']['throughput_jobs_per_s']:.2f}",
-        ", ".join(f"{i} {v:.2f}" for i, v in p95.items() if v is not None),
+        ", ".join(f"{i} {_seconds(v)}" for i, v in p95.items() if v is not None),
         ", ".join(failed) or "-",
         ", ".join(f"{k} {v:.2f}" for k, v in s["server"]["cpu_cores"].items()),
     ]
@@ -236,7 +241,7 @@ async def find_max_run(
         "stage_s": stage,
         "ramp_s": ramp,
     }
+    typer.echo(verdict)  # first: a report that cannot be written loses no result
     write_report(report, last, levels_html(levels, verdict))
-    typer.echo(verdict)
     typer.echo(f"report: {report / 'report.html'}")
     return best is not None

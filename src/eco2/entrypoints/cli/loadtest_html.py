@@ -16,6 +16,11 @@ from eco2.entrypoints.cli.loadtest_eval import json_safe
 
 COLORS = {"p50": "#4e79a7", "p95": "#f28e2b", "p99": "#e15759"}
 W, H, LEFT, RIGHT, TOP, BOTTOM = 760, 300, 60, 150, 20, 40
+VERDICT_HEADERS = ["SLO", "source", "n", *(f"{p} observed / SLO (s)" for p in PERCENTILES)]
+VERDICT_HEADERS += ["verdict", "note"]
+# e2e: every job of the intent, as the verdict counts them; ttft, tokens/s: the completed ones.
+INTENT_HEADERS = ["intent", "jobs", "done", "errors", "recoveries", "e2e p50", "e2e p95"]
+INTENT_HEADERS += ["e2e p99", "ttft p50", "ttft p95", "tokens/s p50"]
 
 
 def _nice_max(value: float) -> float:
@@ -62,8 +67,40 @@ def _svg(parts: list[str], title: str) -> str:
     )
 
 
+def _finite(values: list[float]) -> list[float]:
+    return [v for v in values if math.isfinite(v)]
+
+
+def _bar(x: float, width: float, value: float, ymax: float, color: str, title: str) -> str:
+    """One bar; an infinite value (a percentile that lands on a job with no answer) fills the
+    whole height, hatched and marked ∞, instead of stretching the axis to infinity."""
+    plot_h = H - TOP - BOTTOM
+    if math.isinf(value):
+        return (
+            f'<rect x="{x:.1f}" y="{TOP}" width="{width:.1f}" height="{plot_h}" fill="none" '
+            f'stroke="{color}" stroke-width="2" stroke-dasharray="2,2"><title>{title}: no answer'
+            f'</title></rect><text x="{x + width / 2:.1f}" y="{TOP + 14}" text-anchor="middle" '
+            f'fill="{color}">∞</text>'
+        )
+    h = plot_h * value / ymax
+    return (
+        f'<rect x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{width:.1f}" height="{h:.1f}" '
+        f'fill="{color}"><title>{title}: {value:.3f} s</title></rect>'
+    )
+
+
 def latency_chart(summary: dict[str, Any]) -> str:
-    """End-to-end p50/p95/p99 per intent as bars; the SLO thresholds as dashed lines."""
+    """End-to-end p50/p95/p99 per intent as bars; the SLO thresholds as dashed lines.
+
+    The percentiles are those the verdict judged (every job, failed ones included); one that
+    lands on a job with no answer is drawn as a full-height hatched bar marked ∞.
+
+    Args:
+        summary: The run's summary document (:func:`~.loadtest_eval.summarize`).
+
+    Returns:
+        The chart, an SVG inside a ``<figure>``.
+    """
     intents = list(summary["per_intent"])
     slo_by_intent: dict[str, dict[str, float]] = {}
     for v in summary["slo"]:
@@ -72,7 +109,7 @@ def latency_chart(summary: dict[str, Any]) -> str:
             slo_by_intent[intent] = v["thresholds"]
     values = [summary["per_intent"][i]["e2e_s"].get(p) or 0.0 for i in intents for p in PERCENTILES]
     limits = [t for i in intents for t in slo_by_intent.get(i, {}).values()]
-    ymax = _nice_max(max(values + limits + [0.001]) * 1.05)
+    ymax = _nice_max(max(_finite(values) + limits + [0.001]) * 1.05)
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
     group = plot_w / max(1, len(intents))
     bar = group * 0.8 / len(PERCENTILES)
@@ -83,13 +120,8 @@ def latency_chart(summary: dict[str, Any]) -> str:
         x0 = LEFT + group * k + group * 0.1
         for n, p in enumerate(PERCENTILES):
             value = summary["per_intent"][intent]["e2e_s"].get(p) or 0.0
-            h = plot_h * value / ymax
             x = x0 + bar * n
-            parts.append(
-                f'<rect x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{bar - 2:.1f}" '
-                f'height="{h:.1f}" fill="{COLORS[p]}"><title>{intent} {p}: '
-                f"{value:.3f} s</title></rect>"
-            )
+            parts.append(_bar(x, bar - 2, value, ymax, COLORS[p], f"{intent} {p}"))
             threshold = slo_by_intent.get(intent, {}).get(p)
             if threshold is not None and threshold <= ymax:
                 y = TOP + plot_h - plot_h * threshold / ymax
@@ -116,18 +148,38 @@ def line_chart(
     series: list[tuple[str, str, list[tuple[float, float]]]],
     xunit: str = "s",
 ) -> str:
-    """Lines over time: ``series`` of (label, colour, [(t seconds, value)])."""
+    """Lines over time: ``series`` of (label, colour, [(t seconds, value)]).
+
+    An infinite value (a latency percentile on a job with no answer) is drawn on the top edge
+    and marked ∞; the axis is scaled to the finite ones.
+
+    Args:
+        title: The caption.
+        ylabel: The y axis's label.
+        series: The lines.
+        xunit: Unit appended to the x tick labels.
+
+    Returns:
+        The chart, an SVG inside a ``<figure>``.
+    """
     points = [pt for _, _, pts in series for pt in pts]
     xmax = max([x for x, _ in points] + [1.0])
-    ymax = _nice_max(max([y for _, y in points] + [1.0]) * 1.05)
+    ymax = _nice_max(max([*_finite([y for _, y in points]), 1.0]) * 1.05)
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
     xticks = [(LEFT + plot_w * i / 5, f"{xmax * i / 5:.0f}{xunit}") for i in range(6)]
     parts = _axes(ymax, ylabel, xticks)
     for n, (label, color, pts) in enumerate(series):
         coords = " ".join(
-            f"{LEFT + plot_w * x / xmax:.1f},{TOP + plot_h - plot_h * y / ymax:.1f}" for x, y in pts
+            f"{LEFT + plot_w * x / xmax:.1f},{TOP + plot_h - plot_h * min(y, ymax) / ymax:.1f}"
+            for x, y in pts
         )
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>')
+        parts += [
+            f'<text x="{LEFT + plot_w * x / xmax:.1f}" y="{TOP - 4}" text-anchor="middle" '
+            f'fill="{color}">∞<title>{html.escape(label)}: no answer</title></text>'
+            for x, y in pts
+            if math.isinf(y)
+        ]
         y = TOP + 14 + n * 18
         parts.append(
             f'<rect x="{W - RIGHT + 12}" y="{y - 9}" width="10" height="10" fill="{color}"/>'
@@ -232,40 +284,11 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}} figure{{margin:1em
 {jobs["throughput_jobs_per_s"]:.2f} jobs/s, {jobs["tokens_per_s"]:.0f} tokens/s.</p>
 <h2>SLO verdicts</h2><p>client = end-to-end latency measured by the load generator;
 server = histogram observations from <code>/metrics</code> during the run (bucket deltas).</p>
-{
-        _table(
-            [
-                "SLO",
-                "source",
-                "n",
-                *[p + " observed / SLO (s)" for p in PERCENTILES],
-                "verdict",
-                "note",
-            ],
-            verdict_rows,
-        )
-    }
+{_table(VERDICT_HEADERS, verdict_rows)}
 {extra_html}
 <h2>Charts</h2>{charts}
 <h2>Per intent (client side, seconds)</h2>
-{
-        _table(
-            [
-                "intent",
-                "jobs",
-                "done",
-                "errors",
-                "recoveries",
-                "e2e p50",
-                "e2e p95",
-                "e2e p99",
-                "ttft p50",
-                "ttft p95",
-                "tokens/s p50",
-            ],
-            intent_rows,
-        )
-    }
+{_table(INTENT_HEADERS, intent_rows)}
 <h2>Server side</h2>{_table(["figure", "value"], server_rows)}
 <details><summary>summary.json</summary><pre>{
         html.escape(

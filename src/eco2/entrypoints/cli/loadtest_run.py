@@ -3,8 +3,16 @@
 The scenario is DESIGN.md §5's (``loadtest/k6/chat.js`` is the k6 twin): each user picks a random
 intent, posts its Korean message, checks ``202`` and a ``job_id``, reads
 ``GET /api/v1/chat/{job_id}/events`` to the terminal event (resuming with ``Last-Event-ID`` when
-the connection drops: a *recovery*), then thinks for 1 s. Users start evenly over the ramp,
-hold, and stop evenly over the ramp-down; a job in flight when its user stops is finished.
+the connection drops: a *recovery*), then thinks for 1 s.
+
+Users start evenly over the ramp, all hold, and stop evenly over a ramp-down as long as the ramp:
+user ``i`` of ``n`` starts at ``ramp·i/n`` and posts no new job after
+``ramp + duration + ramp·(n−i)/n`` (the last to start stops first); a job in flight when its
+user stops is finished. DESIGN.md §5's reference text ("ramp to 10 virtual users over 1 minute,
+hold 50 for 5 minutes, ramp down over 1 minute") contradicts itself; the project reads it as
+0 → 50 users over 1 minute, 50 for 5 minutes, 50 → 0 over 1 minute, which is
+``eco2 loadtest --users 50 --ramp 60 --duration 300`` here and the k6 stages
+``{1m, 50}, {5m, 50}, {1m, 0}``.
 """
 
 from __future__ import annotations
@@ -26,7 +34,11 @@ MESSAGES = {
     "bulk_waste": "소파 버리는 방법 알려줘",
     "general": "안녕하세요",
 }
+# Resumes in a row that bring no new event before a job counts as ``no_terminal``; a
+# connection that brings events resets the count (DESIGN.md §4: a server may recycle them).
 MAX_RESUMES = 10
+# Connections that fail at the transport level before any event: the service is not there.
+TRANSPORT_ATTEMPTS = 3
 
 
 @dataclass
@@ -92,51 +104,85 @@ class _State:
         self.tokens = 0
 
 
+@dataclass
+class _Stream:
+    """Where a job's event stream stands, across the connections that read it."""
+
+    posted: float
+    last_id: str | None = None
+    first_token: float | None = None
+    events: int = 0  # events received so far: a connection that adds none made no progress
+
+
+def _on_event(event: dict[str, str], stream: _Stream, result: JobResult, state: _State) -> bool:
+    """Account for one event; return whether it is the terminal one (``done`` or ``error``)."""
+    stream.events += 1
+    stream.last_id = event.get("id") or stream.last_id
+    kind = event["event"]
+    now = time.monotonic()
+    if kind == "token":
+        if stream.first_token is None:
+            stream.first_token = now
+            result.ttft_s = now - stream.posted
+        count = int(json.loads(event.get("data", "{}")).get("count", 1))
+        result.tokens += count
+        state.tokens += count
+    elif kind == "retry":  # the job starts over: its partial answer is void
+        stream.first_token, result.ttft_s, result.tokens = None, None, 0
+    elif kind in ("done", "error"):
+        result.outcome = kind
+        result.e2e_s = now - stream.posted
+        if kind == "error":
+            result.detail = event.get("data", "")[:200]
+        first = stream.first_token
+        if first is not None and now > first and result.tokens > 1:
+            result.tokens_per_s = (result.tokens - 1) / (now - first)
+        return True
+    return False
+
+
+async def _read_once(
+    client: httpx.AsyncClient, job_id: str, stream: _Stream, result: JobResult, state: _State
+) -> bool:
+    """One connection to the job's events; return whether the job's outcome is known (a
+    terminal event, or a status other than 200)."""
+    headers = {"Last-Event-ID": stream.last_id} if stream.last_id else {}
+    async with client.stream("GET", f"/api/v1/chat/{job_id}/events", headers=headers) as response:
+        if response.status_code != 200:
+            result.outcome = f"http_{response.status_code}"
+            return True
+        async for event in sse_events(response.aiter_bytes()):
+            if "event" in event and _on_event(event, stream, result, state):
+                return True
+    return False
+
+
 async def _follow(
     client: httpx.AsyncClient, job_id: str, posted: float, result: JobResult, state: _State
 ) -> None:
-    """Read the job's events to the terminal one; fill ``result``."""
-    last_id: str | None = None
-    first_token: float | None = None
-    for attempt in range(MAX_RESUMES + 1):
-        if attempt:
+    """Read the job's events to the terminal one, resuming with ``Last-Event-ID``; fill
+    ``result``.
+
+    Only connections that bring no new event spend the budget (:data:`MAX_RESUMES` in a row):
+    a server that recycles connections (``ECO2_SSE_MAX_CONNECTION_S``) while the job goes on
+    is followed to the end, and a stream that stopped moving is still given up on.
+    """
+    stream = _Stream(posted)
+    stalled = connections = 0
+    while stalled <= MAX_RESUMES:
+        if connections:
             result.recoveries += 1
-        headers = {"Last-Event-ID": last_id} if last_id else {}
+        connections += 1
+        seen = stream.events
         try:
-            async with client.stream(
-                "GET", f"/api/v1/chat/{job_id}/events", headers=headers
-            ) as response:
-                if response.status_code != 200:
-                    result.outcome = f"http_{response.status_code}"
-                    return
-                async for event in sse_events(response.aiter_bytes()):
-                    if "event" not in event:
-                        continue
-                    last_id = event.get("id") or last_id
-                    kind = event["event"]
-                    now = time.monotonic()
-                    if kind == "token":
-                        if first_token is None:
-                            first_token = now
-                            result.ttft_s = now - posted
-                        count = int(json.loads(event.get("data", "{}")).get("count", 1))
-                        result.tokens += count
-                        state.tokens += count
-                    elif kind == "retry":  # the job starts over: its partial answer is void
-                        first_token, result.ttft_s, result.tokens = None, None, 0
-                    elif kind in ("done", "error"):
-                        result.outcome = kind
-                        result.e2e_s = now - posted
-                        if kind == "error":
-                            result.detail = event.get("data", "")[:200]
-                        if first_token is not None and now > first_token and result.tokens > 1:
-                            result.tokens_per_s = (result.tokens - 1) / (now - first_token)
-                        return
+            if await _read_once(client, job_id, stream, result, state):
+                return
         except httpx.HTTPError as exc:  # a dropped connection: resume from the last id
             result.detail = f"{type(exc).__name__}: {exc}"[:200]
-            if last_id is None and attempt >= 2:
+            if stream.last_id is None and connections >= TRANSPORT_ATTEMPTS:
                 result.outcome = "transport"
                 return
+        stalled = 0 if stream.events > seen else stalled + 1
     result.outcome = "no_terminal"
 
 
@@ -175,8 +221,24 @@ async def run_load(
     think_s: float = 1.0,
     timeout_s: float = 120.0,
     seed: int | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> RunResult:
-    """Ramp ``users`` up over ``ramp_s``, hold ``duration_s``, ramp down over ``ramp_s``."""
+    """Ramp ``users`` up over ``ramp_s``, hold ``duration_s``, ramp down over ``ramp_s``.
+
+    Args:
+        url: Base URL of the service (``http``/``https``).
+        users: Virtual users to hold.
+        duration_s: Seconds every user is running.
+        ramp_s: Seconds to start the users, and again to stop them (see the module docstring).
+        intents: Intents to draw from (default all of :data:`MESSAGES`).
+        think_s: Pause after each job.
+        timeout_s: HTTP timeout of one read; the events stream resumes after it.
+        seed: Seed of the intent draws.
+        transport: HTTP transport to use instead of the network (tests).
+
+    Returns:
+        Every job's result and a timeline of the run, one tick a second.
+    """
     chosen = list(intents or MESSAGES)
     result = RunResult(users, duration_s, ramp_s, chosen)
     rng = random.Random(seed)
@@ -218,7 +280,9 @@ async def run_load(
             await asyncio.sleep(1.0)
 
     base = url.rstrip("/")
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+    async with httpx.AsyncClient(
+        base_url=base, limits=limits, timeout=timeout, transport=transport
+    ) as client:
         ticks = asyncio.create_task(sampler())
         try:
             await asyncio.gather(*(user(i, client) for i in range(users)))

@@ -28,7 +28,13 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, st
     """Yield each event's fields (``id``, ``event``, ``data``…) from a stream of byte chunks.
 
     Frames that carry no field (keep-alive comments) are skipped; ``\\r\\n`` and ``\\r`` line
-    ends are read as ``\\n``.
+    ends are read as ``\\n``, also when a ``\\r\\n`` is split between two chunks.
+
+    Args:
+        chunks: The response body, in the pieces the transport delivered.
+
+    Yields:
+        The fields of each complete event frame.
     """
     buffer = b""
     async for chunk in chunks:
@@ -37,17 +43,39 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, st
             fields = frame_fields(frame)
             if fields:
                 yield fields
+    # The stream ended: a carriage return held back for its line feed is a line end after all.
+    frames, _ = split_frames(buffer, b"", final=True)
+    for frame in frames:
+        fields = frame_fields(frame)
+        if fields:
+            yield fields
 
 
-def split_frames(pending: bytes, chunk: bytes) -> tuple[list[bytes], bytes]:
+def split_frames(pending: bytes, chunk: bytes, final: bool = False) -> tuple[list[bytes], bytes]:
     """The whole frames in ``pending + chunk`` and the incomplete rest, to pass back next time.
 
-    ``\r\n`` and ``\r`` line ends are read as ``\n``.
+    ``\\r\\n`` and ``\\r`` line ends are read as ``\\n``. A chunk ending in ``\\r`` may be
+    the first half of a ``\\r\\n``: that ``\\r`` is kept at the end of the rest and read with
+    the next chunk, lest it and the ``\\n`` count as two line ends (a false blank line that
+    would cut an event in two).
+
+    Args:
+        pending: The rest returned by the previous call (``b""`` at first).
+        chunk: The bytes just received.
+        final: The stream has ended: a trailing ``\\r`` is a line end, not held back.
+
+    Returns:
+        The complete frames (without their blank line) and the rest.
     """
+    if pending.endswith(b"\r"):  # held back last time: its \n, if any, starts this chunk
+        pending, chunk = pending[:-1], b"\r" + chunk
+    held = b""
+    if chunk.endswith(b"\r") and not final:
+        chunk, held = chunk[:-1], b"\r"
     if b"\r" in chunk:
         chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     buffer = pending + chunk
     if b"\n\n" not in buffer:
-        return [], buffer
+        return [], buffer + held
     *frames, rest = buffer.split(b"\n\n")
-    return frames, rest
+    return frames, rest + held

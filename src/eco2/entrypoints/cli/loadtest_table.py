@@ -44,7 +44,8 @@ def verdict_table(summary: dict[str, Any]) -> str:
     )
     for intent, s in summary["per_intent"].items():
         rows.append(
-            f"  {intent:<11} n={s['completed']:<5} e2e p50/p95/p99 "
+            # n: every job of the intent, as the verdict counts them (failed ones included).
+            f"  {intent:<11} n={s['jobs']:<5} errors {s['errors']:<4} e2e p50/p95/p99 "
             f"{_ms(s['e2e_s']['p50'])}/{_ms(s['e2e_s']['p95'])}/{_ms(s['e2e_s']['p99'])}  "
             f"ttft p50 {_ms(s['ttft_s']['p50'])}  "
             f"tokens/s p50 {s['tokens_per_s']['p50'] or 0:.0f}"
