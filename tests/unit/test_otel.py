@@ -14,7 +14,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -156,3 +156,36 @@ def test_the_provider_name_is_the_semantic_conventions_one() -> None:
 
     assert provider_name(ChatOpenAI(model="gpt-4o-mini", api_key=SecretStr("sk-test"))) == "openai"
     assert provider_name(OfflineAnswerModel()) == "eco2-offline"  # no convention names it
+
+
+async def test_a_timed_out_job_is_an_error_in_its_trace(
+    make_app: Callable[..., Application],
+    memory_provider: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """ "Error = true" in Jaeger finds the job, and its model call says how long it took to start."""
+    import time
+
+    from eco2.application.ports.jobs import JobMessage
+    from eco2.domain.chat import new_job_id, new_trace_id
+    from eco2.entrypoints.worker.runner import ChatWorker
+    from eco2.infrastructure.llm.offline_models import OfflineAnswerModel
+    from eco2.infrastructure.memory.job_queue import InMemoryJobQueue
+    from tests.unit.test_worker import FakeDelivery
+
+    provider, exporter = memory_provider
+    tracer = provider.get_tracer(INSTRUMENTATION)
+    app = make_app(tracer=tracer, answer_model=OfflineAnswerModel(tokens_per_s=5))
+    worker = ChatWorker(
+        InMemoryJobQueue(), app.process_chat, app.events, metrics=app.metrics,
+        tracer=tracer, job_timeout_s=0.5, freeze_heap=False,
+    )  # fmt: skip
+    message = JobMessage(new_job_id(), new_trace_id(), {"message": "안녕하세요"}, time.time(), {})
+    await worker.handle(FakeDelivery(message))
+    names = by_name(exporter.get_finished_spans())
+    job = names["chat job"]
+    assert job.status.status_code is StatusCode.ERROR
+    assert dict(job.attributes or {})["error.type"] == "timeout"
+    [model] = [s for n, s in names.items() if n.startswith("chat eco2-offline-answer")]
+    attributes = dict(model.attributes or {})
+    assert model.status.status_code is StatusCode.ERROR and attributes["error.type"] == "cancelled"
+    assert float(attributes["gen_ai.response.time_to_first_chunk"]) >= 0  # type: ignore[arg-type]

@@ -98,6 +98,9 @@ async def test_poison_job_gets_an_error_event_and_is_rejected(
     [event] = await stream(app, delivery.message.job_id)
     assert event.type is EventType.ERROR and event.payload["code"] == "invalid_job"
     assert delivery.outcome == ["reject"]
+    registry = app.metrics.registry  # type: ignore[attr-defined]
+    errors = {"intent": "other", "error_type": "invalid_job"}
+    assert registry.get_sample_value("chat_errors_total", errors) == 1  # poison is visible
 
 
 async def test_timeout_ends_the_job_with_an_error(make_app: Callable[..., Application]) -> None:
@@ -108,6 +111,9 @@ async def test_timeout_ends_the_job_with_an_error(make_app: Callable[..., Applic
     terminal = [e for e in events if e.type.terminal]
     assert [e.payload["code"] for e in terminal] == ["timeout"]
     assert delivery.outcome == ["ack"]
+    registry = app.metrics.registry  # type: ignore[attr-defined]
+    # The intent mix counts the jobs that fail too, not only the answered ones.
+    assert registry.get_sample_value("chat_intents_total", {"intent": "waste"}) == 1
 
 
 class _SavesForEver:
@@ -268,9 +274,12 @@ async def test_a_timeout_while_done_is_being_written_leaves_one_terminal_event(
     events = await stream(app, delivery.message.job_id)
     assert [e.type for e in events if e.type.terminal] == [EventType.DONE]
     assert delivery.outcome == ["ack"]
-    # The client got its answer: the stream is not counted as failed.
+    # The client got its answer: the job counts as answered, with its duration.
     text = generate_latest(app.metrics.registry).decode()  # type: ignore[attr-defined]
     assert 'chat_stream_requests_total{status="error"}' not in text
+    assert 'chat_stream_requests_total{status="success"} 1.0' in text
+    assert 'chat_requests_total{intent="waste",provider="offline",status="success"} 1.0' in text
+    assert "chat_errors_total{" not in text
 
 
 async def test_a_redelivered_job_whose_stream_ended_is_acknowledged_without_running(

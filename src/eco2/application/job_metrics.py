@@ -44,6 +44,9 @@ class JobMetrics:
         self._rag_quality: str | None = None
         self._rag_fallback = "none"
         self._intent = UNCLASSIFIED  # until the intent node has classified the message
+        self._intents: list[str] = []
+        self.answered: PipelineResult | None = None
+        """The run's result once its ``done`` event is on its way (see :meth:`answering`)."""
         self.stream: StreamTracker = metrics.stream(provider)
 
     def progress(self, update: NodeProgress) -> None:
@@ -65,7 +68,8 @@ class JobMetrics:
             if update.status in _SUBAGENT_ERRORS:
                 self._metrics.error(self._intent, update.status)
         if update.node == "intent" and update.detail.get("intents"):
-            self._intent = str(update.detail["intents"][0])
+            self._intents = [str(i) for i in update.detail["intents"]]
+            self._intent = self._intents[0]
         if update.node == Subagent.WASTE_RAG.value:
             self._rag_quality = str(update.detail.get("quality", "poor"))
         elif update.node == "rag_fallback":
@@ -75,6 +79,11 @@ class JobMetrics:
         """Note the first answer token's time."""
         if self._first_token is None:
             self._first_token = time.perf_counter()
+
+    def answering(self, result: PipelineResult) -> None:
+        """Note that the ``done`` event is being written: a timeout cancelling the run now may
+        still find it written (then the job answered)."""
+        self.answered = result
 
     def done(self, result: PipelineResult) -> None:
         """Record a successful job."""
@@ -90,6 +99,8 @@ class JobMetrics:
 
     def failed(self, error_type: str) -> None:
         """Record a failed job (timeout, crash, …) under its intent once classified."""
+        if self._intents:  # the intent mix counts the jobs that fail too
+            self._metrics.intents(self._intents)
         self._metrics.error(self._intent, error_type)
         self._metrics.request_finished(self._intent, "error", self._provider, self._elapsed())
         self.stream.finish("error")

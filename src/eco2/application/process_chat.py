@@ -218,6 +218,7 @@ class ProcessChat:
                     nodes=sorted(timings.values(), key=lambda t: (t.start_ms, t.name)),
                     usage=update.usage,
                 )
+                measured.answering(update)  # a timeout from here on may still see it land
                 await out.event(EventType.DONE, outcome.to_dict())
                 job.status = JobStatus.DONE
                 measured.done(update)
@@ -237,7 +238,7 @@ class ProcessChat:
         return len(self._lingering)
 
     async def fail(self, job_id: str, trace_id: str, code: str, message: str) -> None:
-        """End a job given up without running (out of deliveries) with an ``error`` event.
+        """End a job given up without running (invalid, or out of deliveries) with ``error``.
 
         Recorded as one failed request of an unclassified intent, with no stream metrics: it
         streamed nothing, and its earlier deliveries' time says nothing about any intent.
@@ -260,8 +261,7 @@ class ProcessChat:
         try:
             await out.flush()
         except StreamEndedError:
-            log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
-            measured.stream.finish(ABANDONED)
+            _ended_elsewhere(job, measured)
             return
         except Exception as exc:  # the error event matters more than the tokens before it
             log.warning(
@@ -270,8 +270,7 @@ class ProcessChat:
         try:
             await self._fail(job, code, message, measured)
         except StreamEndedError:
-            log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
-            measured.stream.finish(ABANDONED)
+            _ended_elsewhere(job, measured)
         except UnavailableError:  # the caller runs the job again: this run did not end it
             measured.stream.finish(ABANDONED)
             raise
@@ -280,6 +279,7 @@ class ProcessChat:
         await self._publish_error(job.job_id, job.trace_id, code, message)
         measured.failed(code)
         job.status = JobStatus.ERROR
+        job.error_code = code
 
     async def _publish_error(self, job_id: str, trace_id: str, code: str, message: str) -> None:
         await asyncio.shield(
@@ -289,6 +289,17 @@ class ProcessChat:
                 {"code": code, "message": message, "trace_id": trace_id},
             )
         )
+
+
+def _ended_elsewhere(job: ChatJob, measured: JobMetrics) -> None:
+    """The stream refused this run's ``error``: it has ended. If the run's ``done`` was being
+    written when the timeout cancelled it, that write landed: the job answered, and counts so."""
+    log.warning("job_stream_already_ended", extra={"job_id": job.job_id})
+    if measured.answered is not None:
+        job.status = JobStatus.DONE
+        measured.done(measured.answered)
+    else:
+        measured.stream.finish(ABANDONED)
 
 
 def _progress_payload(update: NodeProgress) -> dict[str, Any]:

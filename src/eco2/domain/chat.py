@@ -91,3 +91,5 @@ class ChatJob:
     trace_id: str = field(default_factory=new_trace_id)
     status: JobStatus = JobStatus.QUEUED
     requested_at: float | None = None
+    error_code: str | None = None
+    """The code of the ``error`` event that ended the job, once one did."""

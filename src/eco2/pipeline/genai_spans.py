@@ -10,6 +10,7 @@ usage of the calls a node makes is also added up for that node (:func:`counting_
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -115,9 +116,13 @@ def model_call(tracer: trace.Tracer, model: BaseChatModel) -> Iterator[ModelCall
         call = ModelCall(span)
         try:
             yield call
-        except Exception as exc:
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            span.set_attribute("error.type", type(exc).__name__)
+        except BaseException as exc:  # a job timeout cancels the call: that is its error too
+            kind = "cancelled" if isinstance(exc, asyncio.CancelledError) else type(exc).__name__
+            span.set_status(Status(StatusCode.ERROR, kind))
+            failure: dict[str, str | float] = {"error.type": kind}
+            if call.first_chunk_s is not None:  # how long the slow call took to start
+                failure["gen_ai.response.time_to_first_chunk"] = call.first_chunk_s
+            span.set_attributes(failure)
             raise
 
 

@@ -18,13 +18,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from eco2.application.ports.events import EventSinkPort
 from eco2.application.ports.jobs import Delivery, JobQueuePort
 from eco2.application.ports.metrics import MetricsPort
 from eco2.application.process_chat import ProcessChat
-from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint
+from eco2.domain.chat import ChatJob, ChatRequest, GeoPoint, JobStatus
 from eco2.domain.errors import InvalidRequestError, StreamEndedError, UnavailableError
 from eco2.domain.events import EventType
 from eco2.entrypoints.heap import freeze_startup_heap
@@ -163,11 +163,13 @@ class ChatWorker:
             request = request_from(message.request)
         except InvalidRequestError as exc:
             log.warning("job_rejected_invalid", extra={"job_id": message.job_id})
-            payload = {"code": "invalid_job", "message": exc.message, "trace_id": message.trace_id}
+            reason = exc.message
             with contextlib.suppress(StreamEndedError):  # ended already: nothing to add
                 await self._while_store_down(
                     message.job_id,
-                    lambda: self._events.publish(message.job_id, EventType.ERROR, payload),
+                    lambda: self._process_chat.fail(
+                        message.job_id, message.trace_id, "invalid_job", reason
+                    ),
                 )
             await delivery.reject()
             return
@@ -219,6 +221,9 @@ class ChatWorker:
         try:
             with trace.use_span(span, end_on_exit=True):
                 await self._execute(job, delivery.attempt)
+                if job.status is JobStatus.ERROR:  # ended with an error event: a failed job
+                    span.set_status(Status(StatusCode.ERROR, job.error_code))
+                    span.set_attribute("error.type", job.error_code or "error")
         except StreamEndedError:  # the retry before running it again in place found it ended
             log.warning("job_already_ended", extra={"job_id": job.job_id})
         except asyncio.CancelledError:
