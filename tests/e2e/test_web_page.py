@@ -88,6 +88,20 @@ def test_chat_streams_the_answer_and_draws_the_timeline_and_resumes(server: str)
             )
             assert ["intent", "ok"] in rows and ["waste_rag", "ok"] in rows
             assert ["answer", "ok"] in rows and ["weather", "not_configured"] in rows
+            first_answer = page.inner_text("#answer")
+            # The next question: the first turn moves up into the conversation.
+            page.fill("#message", "이코 소개해줘")
+            page.click("#send")
+            assert page.input_value("#message") == ""  # cleared for the next one
+            page.wait_for_selector("#meta[data-state=done]", timeout=60_000)
+            turns = page.eval_on_selector_all(
+                "#history .turn",
+                "turns => turns.map(t => [t.querySelector('.q').textContent,"
+                " t.querySelector('.a').textContent])",
+            )
+            assert turns == [["페트병 어떻게 버려?", first_answer]]
+            assert page.inner_text("#question") == "이코 소개해줘"
+            assert "투명 페트병" not in page.inner_text("#answer")
         finally:
             browser.close()
 
