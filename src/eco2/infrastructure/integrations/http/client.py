@@ -155,10 +155,27 @@ class HttpProvider:
         Raises:
             ProviderError: A typed subclass saying what failed.
         """
+
+        async def attempt() -> T:
+            return self.parsed(await self._send(path, params, headers), parse)
+
+        return await self.guarded(attempt)
+
+    async def guarded(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt`` (one request and its parsing) the way every call of this provider runs.
+
+        Breaker admission → attempts retried on ``ProviderUnavailableError`` and
+        ``ProviderRateLimitedError`` (``Retry-After`` honoured) → the breaker learns the outcome,
+        all within ``retry.deadline_s``: a hung provider is a failure its breaker counts.
+
+        Raises:
+            ProviderError: What ``attempt`` raised last, or ``ProviderUnavailableError`` when the
+                deadline passed or the breaker is open.
+        """
         self.breaker.before_call()
         try:
             async with asyncio.timeout(self.retry.deadline_s):
-                result = await self._with_retries(path, parse, params, headers)
+                result = await self._with_retries(attempt)
         except TimeoutError:
             self.breaker.record_failure()
             budget = f"{self.retry.deadline_s:g}"
@@ -171,7 +188,7 @@ class HttpProvider:
                 extra={"provider": self.name, "error": self.scrub(str(exc))},
             )
             raise
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # a cancelled half-open trial reopens the breaker
             self.breaker.record_cancelled()
             raise
         except BaseException:
@@ -180,18 +197,11 @@ class HttpProvider:
         self.breaker.record_success()
         return result
 
-    async def _with_retries(
-        self,
-        path: str,
-        parse: Callable[[httpx.Response], T],
-        params: Params | None,
-        headers: Mapping[str, str] | None,
-    ) -> T:
+    async def _with_retries(self, attempt: Callable[[], Awaitable[T]]) -> T:
         retrying = build_retrying(self.retry, sleep=self._sleep, before_sleep=self._log_retry)
-        async for attempt in retrying:
-            with attempt:
-                response = await self._send(path, params, headers)
-                return self._parse(response, parse)
+        async for attempt_state in retrying:
+            with attempt_state:
+                return await attempt()
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _log_retry(self, state: RetryCallState) -> None:
@@ -232,7 +242,9 @@ class HttpProvider:
             raise ProviderUnavailableError(self.name, f"HTTP {status}", retry_after)
         raise ProviderErrorCode(self.name, f"HTTP {status}", self.scrub(response.reason_phrase))
 
-    def _parse(self, response: httpx.Response, parse: Callable[[httpx.Response], T]) -> T:
+    def parsed(self, response: httpx.Response, parse: Callable[[httpx.Response], T]) -> T:
+        """``parse(response)``, its errors scrubbed, a shape it did not expect as
+        ``MalformedResponseError``."""
         try:
             return parse(response)
         except ProviderError as exc:
