@@ -15,7 +15,7 @@ from eco2.application.ports.jobs import JobMessage
 from eco2.application.ports.pipeline import TokenDelta
 from eco2.application.process_chat import ProcessChat
 from eco2.bootstrap import Application
-from eco2.domain.chat import new_job_id, new_trace_id
+from eco2.domain.chat import ChatJob, ChatRequest, new_job_id, new_trace_id
 from eco2.domain.events import EventType, StreamEvent
 from eco2.entrypoints.worker import runner as worker_runner
 from eco2.entrypoints.worker.runner import ChatWorker
@@ -148,15 +148,16 @@ async def test_a_run_that_cannot_unwind_still_times_out_on_time(
 class _SavesSlowly:
     """A pipeline whose exit takes a while (a slow checkpoint save) and then completes."""
 
-    def __init__(self) -> None:
+    def __init__(self, save_s: float = 0.6) -> None:
         self.saved = False
+        self.save_s = save_s
 
     async def run(self, job: Any) -> Any:
         yield TokenDelta("answer", "첫")
         try:
             await asyncio.sleep(3600)
         finally:
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(self.save_s)
             self.saved = True
 
 
@@ -175,6 +176,23 @@ async def test_shutdown_waits_for_a_timed_out_run_still_unwinding(
     assert delivery.outcome == ["ack"] and not pipeline.saved
     await worker.stop()
     assert pipeline.saved  # the clients close after the save, not under it
+
+
+async def test_a_run_whose_job_is_cancelled_while_it_unwinds_is_still_waited_for(
+    make_app: Callable[..., Application],
+) -> None:
+    """The job timed out; shutdown cancels it during the run's unwinding: still tracked."""
+    app = make_app()
+    pipeline = _SavesSlowly(save_s=1.0)
+    process_chat = ProcessChat(pipeline, app.events, metrics=app.metrics)
+    running = asyncio.create_task(process_chat.execute(ChatJob(ChatRequest("hi")), timeout_s=0.1))
+    await asyncio.sleep(0.3)  # timed out at 0.1 s; unwinding (its save takes 1 s)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert not pipeline.saved
+    assert await process_chat.settle(5) == 0
+    assert pipeline.saved
 
 
 async def test_shutdown_requeues_what_does_not_finish_in_the_grace_period(

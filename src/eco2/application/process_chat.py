@@ -93,11 +93,12 @@ async def _unwind(
     task: asyncio.Future[Any], job_id: str, lingering: set[asyncio.Future[Any]]
 ) -> None:
     task.cancel()
+    # Held from now on: this wait may itself be cancelled (shutdown) while the run unwinds.
+    lingering.add(task)
+    task.add_done_callback(lingering.discard)
     await asyncio.wait({task}, timeout=UNWIND_S)
     if not task.done():
         log.warning("job_unwinding_late", extra={"job_id": job_id, "waited_s": UNWIND_S})
-        lingering.add(task)
-        task.add_done_callback(lingering.discard)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
