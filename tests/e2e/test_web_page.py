@@ -92,8 +92,8 @@ def test_chat_streams_the_answer_and_draws_the_timeline_and_resumes(server: str)
             # The next question: the first turn moves up into the conversation.
             page.fill("#message", "이코 소개해줘")
             page.click("#send")
-            assert page.input_value("#message") == ""  # cleared for the next one
             page.wait_for_selector("#meta[data-state=done]", timeout=60_000)
+            assert page.input_value("#message") == ""  # accepted: cleared for the next one
             turns = page.eval_on_selector_all(
                 "#history .turn",
                 "turns => turns.map(t => [t.querySelector('.q').textContent,"
@@ -143,6 +143,8 @@ def test_the_page_resumes_itself_after_a_refused_reconnect_and_reports_a_refused
             page.wait_for_selector("#meta[data-state=refused]", timeout=10_000)
             assert "502" in page.inner_text("#meta")
             assert page.is_enabled("#send")
+            assert page.input_value("#message") == "안녕하세요"  # kept, to send again
+            assert page.inner_text("#question") == ""
         finally:
             browser.close()
 
