@@ -48,13 +48,16 @@ _OWNERS = frozenset({"내", "나의", "제", "저의", "저희", "우리", "이"
 
 
 def _anchor(words: list[str]) -> str | None:
-    """The place named by the words before the "near" marker, or ``None`` for "near me"."""
-    if not words:
+    """The place named by the words before the "near" marker, or ``None`` for "near me".
+
+    Deictic words after a place do not replace it ("서울역 이 근처" is near 서울역).
+    """
+    words = [_PARTICLE.sub("", word) for word in words]
+    while words and words[-1] in _DEICTIC:
+        words.pop()
+    if not words or (len(words) > 1 and words[-2] in _OWNERS):
         return None
-    last = _PARTICLE.sub("", words[-1])
-    if last in _DEICTIC or (len(words) > 1 and words[-2] in _OWNERS):
-        return None
-    return last or None
+    return words[-1] or None
 
 
 def split_anchor(text: str) -> tuple[str | None, str]:

@@ -39,6 +39,7 @@ _NOT_DISTRICTS = frozenset(
     }
 )  # fmt: skip
 _CITY_NAMES_LIKE_DISTRICTS = frozenset({"대구"})  # a metropolitan city whose name ends in 구
+_METROPOLITAN = re.compile(r"^(서울|부산|대구|인천|광주|대전|울산)(특별시|광역시|시)?$")
 _PROVINCES: tuple[str, ...] = (
     "서울", "부산", "대구", "인천", "광주", "대전", "울산", "세종", "경기", "강원",
     "충북", "충청북", "충남", "충청남", "전북", "전라북", "전남", "전라남", "경북",
@@ -80,9 +81,12 @@ class MoisBulkWasteQuote(BulkWasteQuote):
 def find_district(text: str) -> str | None:
     """Return the district (…구/군/시) written in ``text``, if any.
 
-    A city followed by one of its 구/군 ("서울시 강남구", "부산광역시 해운대구", "성남시 분당구")
-    gives the 구/군: MOIS and odcloud list districts by it, and a metropolitan city name matches
-    none of their rows. A city alone ("수원시") is the district.
+    A metropolitan city followed by one of its 구/군 ("서울시 강남구", "부산광역시 해운대구")
+    gives the 구/군: MOIS lists those districts by it (the province a text names picks among
+    same-named ones, :func:`pick_row`), and the city's name matches none of their rows. Any
+    other city keeps its name before its 구 ("포항시 북구", "성남시 분당구"), as MOIS and the
+    addresses write it: a bare "북구" would be Busan's as well. A city alone ("수원시") is the
+    district.
 
     Example:
         ``find_district("서울시 강남구 소파 버리는 법") == "강남구"``
@@ -96,7 +100,9 @@ def find_district(text: str) -> str | None:
         second = matches[1]
         between = text[first.end() : second.start()]
         if second.group(1).endswith(("구", "군")) and not between.strip(" ,"):
-            return second.group(1)
+            if _METROPOLITAN.match(first.group(1)):
+                return second.group(1)
+            return f"{first.group(1)} {second.group(1)}"
     return first.group(1)
 
 
