@@ -162,7 +162,7 @@ async def test_a_timed_out_job_is_an_error_in_its_trace(
     make_app: Callable[..., Application],
     memory_provider: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
-    """ "Error = true" in Jaeger finds the job, and its model call says how long it took to start."""
+    """Jaeger's error search finds the job; its model call says how long it took to start."""
     import time
 
     from eco2.application.ports.jobs import JobMessage
