@@ -51,6 +51,8 @@ class LLMSettings(BaseSettings):
         LLMProvider.OFFLINE, validation_alias=AliasChoices("ECO2_LLM_PROVIDER")
     )
     model: str = Field("gpt-4o-mini", validation_alias=AliasChoices("ECO2_LLM_MODEL"))
+    # The vision node's multimodal model (same provider); unset: ECO2_LLM_MODEL.
+    vision_model: str | None = Field(None, validation_alias=AliasChoices("ECO2_VISION_MODEL"))
     api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
     base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
     timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("ECO2_LLM_TIMEOUT_S"))
@@ -72,6 +74,9 @@ class PipelineSettings(BaseSettings):
     )
     image_subagent_timeout_s: float = Field(
         95.0, gt=0, validation_alias=AliasChoices("ECO2_IMAGE_SUBAGENT_TIMEOUT_S")
+    )
+    vision_timeout_s: float = Field(
+        15.0, gt=0, validation_alias=AliasChoices("ECO2_VISION_TIMEOUT_S")
     )
     rag_top_k: int = Field(3, ge=1, le=10, validation_alias=AliasChoices("ECO2_RAG_TOP_K"))
     history_messages: int = Field(

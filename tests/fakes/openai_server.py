@@ -31,6 +31,7 @@ class FakeOpenAI:
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     answer: str = ANSWER
+    vision_answer: str = "페트병"  # the reply to a request carrying a picture
     base_url: str = ""
 
     def intents_for(self, text: str) -> list[str]:
@@ -44,6 +45,18 @@ def _last_user_text(body: dict[str, Any]) -> str:
             content = message.get("content")
             return content if isinstance(content, str) else json.dumps(content)
     return ""
+
+
+def _image_urls(body: dict[str, Any]) -> list[str]:
+    """The pictures of a request: ``image_url`` parts of its messages' content, as OpenAI's
+    chat completions take them."""
+    return [
+        part["image_url"]["url"]
+        for message in body.get("messages", [])
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+        if part.get("type") == "image_url"
+    ]
 
 
 def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> str:
@@ -67,7 +80,7 @@ def build_app(state: FakeOpenAI) -> Starlette:
         model = body.get("model", "fake-model")
         text = _last_user_text(body)
         tool_calls = None
-        content = state.answer
+        content = state.vision_answer if _image_urls(body) else state.answer
         if body.get("tools"):
             name = body["tools"][0]["function"]["name"]
             arguments = json.dumps({"intents": state.intents_for(text)}, ensure_ascii=False)

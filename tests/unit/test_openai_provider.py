@@ -101,6 +101,31 @@ async def test_streamed_answer_with_usage_through_the_graph(
     assert "<eco2_context>" in system and "pet_bottle_clear" in system
 
 
+async def test_a_pictured_item_is_named_by_the_vision_model_and_routes_the_question(
+    fake_openai: FakeOpenAI, make_app: Callable[..., Application]
+) -> None:
+    """ "이거 어떻게 버려?" with a photo: the vision node names a PET bottle, so it is answered."""
+    llm = openai_settings(fake_openai).llm
+    assert llm.api_key is not None
+    # Its own timeout: langchain-openai caches one HTTP client per (base URL, timeout), and the
+    # earlier test's is bound to that test's closed event loop.
+    vision = build_chat_model(
+        model="fake-vision", api_key=llm.api_key, base_url=llm.base_url, timeout_s=7, max_retries=0
+    )
+    app = make_app(vision_model=vision)  # offline classifier and answer model
+    picture = "https://images.example/pet.jpg"
+    job = ChatJob(ChatRequest("이거 어떻게 버려?", image_url=picture))
+    outcome = await app.process_chat.execute(job)
+    [request] = [r for r in fake_openai.requests if r["model"] == "fake-vision"]
+    assert request["messages"][-1]["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": picture},
+    }
+    assert outcome is not None and outcome.intents[0] == "waste"
+    assert "투명 페트병" in outcome.answer and "사진 속 물건: 페트병" in outcome.answer
+    assert [n.name for n in outcome.nodes][:3] == ["intent", "vision", "router"]
+
+
 def test_openai_without_key_is_a_clear_configuration_error() -> None:
     settings = Settings(llm=LLMSettings(ECO2_LLM_PROVIDER="openai"))
     with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):

@@ -193,6 +193,23 @@ async def test_the_default_memory_keeps_only_the_most_recently_active_sessions(
         RecentSessionsSaver(max_sessions=0)
 
 
+async def test_offline_a_picture_is_not_looked_at_and_the_answer_says_so(
+    make_app: Callable[..., Application],
+) -> None:
+    app = make_app()
+    job = ChatJob(ChatRequest("페트병 어떻게 버려?", image_url="https://images.example/a.jpg"))
+    events = await app.process_chat.execute(job) and await app.events.read(job.job_id, None)
+    assert events
+    nodes = finished(events)
+    assert nodes["vision"]["status"] == "not_configured"
+    done = events[-1].payload
+    assert "사진 인식(vision): 설정되지 않아" in done["answer"]
+    assert "투명 페트병" in done["answer"]  # the text alone still answers
+    # Without a picture there is no vision node at all.
+    plain = await run(app, "페트병 어떻게 버려?")
+    assert "vision" not in finished(plain)
+
+
 def test_timeouts_per_subagent() -> None:
     config = PipelineConfig(subagent_timeout_s=3, subagent_timeouts_s={"weather": 1.5})
     assert config.timeout_for("weather") == 1.5

@@ -66,13 +66,13 @@ class Application:
     registry: CollectorRegistry | None
 
 
-def _openai_model(llm: LLMSettings) -> BaseChatModel:
+def _openai_model(llm: LLMSettings, model: str | None = None) -> BaseChatModel:
     from eco2.infrastructure.llm.openai_provider import build_chat_model
 
     if llm.api_key is None:
         raise ConfigurationError("ECO2_LLM_PROVIDER=openai needs OPENAI_API_KEY")
     return build_chat_model(
-        model=llm.model,
+        model=model or llm.model,
         api_key=llm.api_key,
         base_url=llm.base_url,
         timeout_s=llm.timeout_s,
@@ -123,8 +123,10 @@ def build_ports(
     llm = settings.llm
     answer_model: BaseChatModel
     general_model: BaseChatModel
+    vision_model: BaseChatModel | None = None  # offline: the vision node is not configured
     if llm.provider is LLMProvider.OPENAI:
         answer_model = general_model = _openai_model(llm)
+        vision_model = _openai_model(llm, llm.vision_model)
     else:
         answer_model = OfflineAnswerModel(
             time_to_first_token_s=llm.offline_ttft_s, tokens_per_s=llm.offline_tokens_per_s
@@ -134,6 +136,7 @@ def build_ports(
         classifier=classifier_port,
         answer_model=answer_model,
         general_model=general_model,
+        vision_model=vision_model,
         retrieval=retriever,
         characters=sources.characters,
         prices=LocalPriceTable(),
@@ -158,6 +161,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         subagent_timeouts_s={
             "image_generation": p.image_subagent_timeout_s,
             "rag_fallback": 2 * p.subagent_timeout_s,
+            "vision": p.vision_timeout_s,  # a picture takes a multimodal model a few seconds
         },
         rag_top_k=p.rag_top_k,
         history_messages=p.history_messages,

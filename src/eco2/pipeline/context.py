@@ -39,6 +39,7 @@ class Ports:
     collection_points: CollectionPointPort
     web_search: WebSearchPort
     image_generation: ImageGenerationPort
+    vision_model: BaseChatModel | None = None  # multimodal; None: the vision node is not configured
     tracer: trace.Tracer = field(default_factory=trace.NoOpTracer)
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
 

@@ -16,6 +16,7 @@ from eco2.pipeline.nodes.instrument import instrumented
 from eco2.pipeline.nodes.intent import intent
 from eco2.pipeline.nodes.lookups import LOOKUPS
 from eco2.pipeline.nodes.subagent import subagent_node
+from eco2.pipeline.nodes.vision import after_intent, vision
 from eco2.pipeline.nodes.waste_rag import rag_fallback, waste_rag
 from eco2.pipeline.router import fan_out, router
 from eco2.pipeline.state import ChatState
@@ -35,6 +36,7 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> ChatGra
     """
     builder = StateGraph(ChatState, context_schema=PipelineContext)
     builder.add_node("intent", instrumented("intent", intent))
+    builder.add_node("vision", instrumented("vision", vision))
     builder.add_node("router", instrumented("router", router))
     builder.add_node(
         Subagent.WASTE_RAG.value,
@@ -50,7 +52,8 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> ChatGra
     builder.add_node("answer", instrumented("answer", answer))
 
     builder.add_edge(START, "intent")
-    builder.add_edge("intent", "router")
+    builder.add_conditional_edges("intent", after_intent, ["vision", "router"])
+    builder.add_edge("vision", "router")
     builder.add_conditional_edges("router", fan_out, [s.value for s in Subagent])
     builder.add_edge("rag_fallback", "aggregator")
     builder.add_edge("aggregator", "answer")

@@ -21,6 +21,7 @@ LABELS = {
     "web_search": "웹 검색",
     "image_generation": "이미지 생성",
     "general": "일반 대화",
+    "vision": "사진 인식",
 }
 STATUS_PHRASES = {
     "not_configured": "설정되지 않아 이용할 수 없어요",
@@ -145,11 +146,16 @@ def _image(data: dict[str, Any]) -> str:
     return f"요청하신 이미지를 만들었어요: {data['image']['url']}"
 
 
+def _vision(data: dict[str, Any]) -> str:
+    return f"사진 속 물건: {data['item']}"
+
+
 def _general(data: dict[str, Any]) -> str:
     return str(data.get("reply", ""))
 
 
 RENDERERS: dict[str, Renderer] = {
+    "vision": _vision,
     "waste_rag": _waste_rag,
     "rag_fallback": _rag_fallback,
     "weather": _weather,

@@ -13,8 +13,9 @@ _BRANCH_TAILS = {"rag_fallback": "waste_rag"}
 
 
 async def aggregator(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
-    """Order contexts as planned; a branch's later steps follow its first."""
+    """Order contexts as planned (the picture's first); a branch's later steps follow its first."""
     order = {name: i for i, name in enumerate(state.get("plan", []))}
+    order["vision"] = -1  # before the routing it informed
 
     def rank(context: dict[str, Any]) -> tuple[int, int]:
         name = context["name"]
