@@ -91,6 +91,8 @@ def test_split_anchor(text: str, expected: tuple[str | None, str]) -> None:
         ("저희 집 근처 재활용센터", "재활용센터"),
         ("집근처 고물상", "고물상"),
         ("우리 회사 근처 리필스테이션", "리필스테이션"),  # the user's own place: not searchable
+        ("나의 회사 근처 카페 알려줘", "카페"),
+        ("저의 학교 근처 재활용센터", "재활용센터"),
     ],
 )
 def test_words_pointing_at_the_user_are_no_anchor(text: str, query: str) -> None:

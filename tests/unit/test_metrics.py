@@ -201,3 +201,27 @@ def test_a_fresh_registry_per_instance() -> None:
     registry = CollectorRegistry()
     PrometheusMetrics(registry)
     PrometheusMetrics()  # no duplicate-registration error: each owns its registry
+
+
+def test_a_failed_job_counts_under_the_intents_its_picture_gave_it() -> None:
+    """The vision node classifies again once it has named the pictured item; a job that then
+    fails is counted under those intents, as it would have been had it answered."""
+    from eco2.application.job_metrics import JobMetrics
+    from eco2.application.ports.pipeline import NodeProgress
+    from eco2.domain.events import NodePhase
+
+    registry = CollectorRegistry()
+    metrics = PrometheusMetrics(registry)
+    measured = JobMetrics(metrics, "offline")
+    for node, status, intents in (("intent", "ok", ["general"]), ("vision", "ok", ["waste"])):
+        measured.progress(
+            NodeProgress(node, NodePhase.FINISHED, 5.0, status, 1.0, {"intents": intents})
+        )
+    measured.failed("timeout")
+    labels = {"intent": "waste", "status": "error", "provider": "offline"}
+    assert registry.get_sample_value("chat_requests_total", labels) == 1
+    assert registry.get_sample_value("chat_intents_total", {"intent": "waste"}) == 1
+    failed = JobMetrics(metrics, "offline")  # a picture the model could not look at
+    failed.progress(NodeProgress("vision", NodePhase.FINISHED, 5.0, "timeout", 1.0, {}))
+    errors = {"intent": "other", "error_type": "timeout"}
+    assert registry.get_sample_value("chat_errors_total", errors) == 1

@@ -15,6 +15,7 @@ from eco2.domain.events import EventType
 from eco2.domain.intents import Intent
 from eco2.infrastructure.llm.openai_provider import OpenAIIntentClassifier, build_chat_model
 from eco2.infrastructure.prometheus.metrics import PrometheusMetrics
+from eco2.pipeline.nodes.vision import item_name
 from eco2.settings import LLMSettings, Settings
 from tests.fakes.openai_server import ANSWER, FakeOpenAI, running_fake_openai
 
@@ -124,6 +125,33 @@ async def test_a_pictured_item_is_named_by_the_vision_model_and_routes_the_quest
     assert outcome is not None and outcome.intents[0] == "waste"
     assert "투명 페트병" in outcome.answer and "사진 속 물건: 페트병" in outcome.answer
     assert [n.name for n in outcome.nodes][:3] == ["intent", "vision", "router"]
+    # The item is fed to intent and routing: a pictured sofa is a bulk-waste question.
+    fake_openai.vision_answer = "**소파**"
+    try:
+        sofa_job = ChatJob(ChatRequest("이거 어떻게 버려?", image_url=picture))
+        sofa = await app.process_chat.execute(sofa_job)
+    finally:
+        fake_openai.vision_answer = "페트병"
+    assert sofa is not None and sofa.intents[0] == "bulk_waste"
+    assert "소파" in sofa.answer and "대형폐기물" in sofa.answer
+
+
+@pytest.mark.parametrize(
+    ("reply", "item"),
+    [
+        ("페트병", "페트병"),
+        ("**깨진 유리컵**\n", "깨진 유리컵"),
+        ("없음", None),
+        ("없습니다.", None),
+        ("No household item is visible.", None),
+        ("사진 속 물건은 플라스틱 페트병입니다.", None),  # a sentence, not a name
+        ("", None),
+    ],
+)
+def test_only_a_short_item_name_counts_as_what_the_picture_shows(
+    reply: str, item: str | None
+) -> None:
+    assert item_name(reply) == item
 
 
 def test_openai_without_key_is_a_clear_configuration_error() -> None:

@@ -65,9 +65,11 @@ class JobMetrics:
             )
         if update.node in _SUBAGENTS:
             self._metrics.subagent_call(update.node, update.status, seconds)
-            if update.status in _SUBAGENT_ERRORS:
-                self._metrics.error(self._intent, update.status)
-        if update.node == "intent" and update.detail.get("intents"):
+        counted = update.node in _SUBAGENTS or update.node == "vision"
+        if counted and update.status in _SUBAGENT_ERRORS:
+            self._metrics.error(self._intent, update.status)
+        # The vision node classifies again once it has named the pictured item.
+        if update.node in ("intent", "vision") and update.detail.get("intents"):
             self._intents = [str(i) for i in update.detail["intents"]]
             self._intent = self._intents[0]
         if update.node == Subagent.WASTE_RAG.value:

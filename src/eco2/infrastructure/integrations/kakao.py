@@ -52,12 +52,15 @@ def _anchor(words: list[str]) -> str | None:
 
     Deictic words after a place do not replace it ("서울역 이 근처" is near 서울역).
     """
-    words = [_PARTICLE.sub("", word) for word in words]
-    while words and words[-1] in _DEICTIC:
-        words.pop()
-    if not words or (len(words) > 1 and words[-2] in _OWNERS):
+    bare = [_PARTICLE.sub("", word) for word in words]
+    while bare and bare[-1] in _DEICTIC:
+        bare.pop()
+    if not bare:
         return None
-    return words[-1] or None
+    before = len(bare) - 2  # the word before the place: "나의"/"우리" make it the user's own
+    if before >= 0 and (words[before] in _OWNERS or bare[before] in _OWNERS):
+        return None
+    return bare[-1] or None
 
 
 def split_anchor(text: str) -> tuple[str | None, str]:

@@ -80,9 +80,7 @@ def _kept(hits: list[RetrievalHit], quality: RetrievalQuality) -> list[Retrieval
 
 
 async def _retrieve(state: ChatState, ctx: PipelineContext) -> dict[str, Any]:
-    # The item a picture showed is what "이거" means: search for it along with the words.
-    query = " ".join(filter(None, (state.get("pictured"), state["message"])))
-    hits = await ctx.ports.retrieval.search(query, k=ctx.config.rag_top_k)
+    hits = await ctx.ports.retrieval.search(state["message"], k=ctx.config.rag_top_k)
     quality = grade(hits)
     if quality is RetrievalQuality.POOR:
         return {"quality": quality.value, "items": []}
