@@ -273,6 +273,29 @@ async def test_a_catch_up_answered_late_still_gets_what_precedes_the_readers_sta
     assert early.seqs == later.seqs == [1, 2, 3, 4]
 
 
+async def test_a_resume_whose_empty_catch_up_was_answered_late_still_gets_what_followed() -> None:
+    """Clients reconnecting together: one resumes from the newest entry, its read (nothing new
+    yet) answered late; meanwhile entries arrive and another client's catch-up starts the
+    shared reader after them. The resumed client must read them, not take "nothing new" as
+    the stream having lost them."""
+    inner = InMemoryEventStream()
+    stream = _LateReplies(inner, late_calls={1}, lag_s=0.05)
+    fanout = StreamFanout(stream, encode, block_ms=200)
+    await inner.publish("j", EventType.QUEUED, {})
+    newest = await inner.publish("j", EventType.TOKEN, {"text": "a"})
+    resumed, fresh = Client(), Client()
+    serving = [asyncio.create_task(fanout.serve("j", newest.id, resumed.write))]
+    await asyncio.sleep(0.01)  # its read found nothing after 2; the reply is on its way
+    await inner.publish("j", EventType.TOKEN, {"text": "b"})
+    await inner.publish("j", EventType.TOKEN, {"text": "c"})
+    serving.append(asyncio.create_task(fanout.serve("j", None, fresh.write)))
+    await asyncio.sleep(0.2)
+    await inner.publish("j", EventType.DONE, {})
+    await asyncio.wait_for(asyncio.gather(*serving), 5)
+    assert fresh.seqs == [1, 2, 3, 4, 5]
+    assert resumed.seqs == [3, 4, 5]
+
+
 async def test_a_client_stuck_in_its_catch_up_is_cut_off_by_overflow_and_by_shutdown() -> None:
     stream = InMemoryEventStream()
     fanout = StreamFanout(stream, encode, client_buffer=5, block_ms=200)

@@ -153,6 +153,7 @@ class StreamFanout:
         write what the reader queued meanwhile; whether the catch-up reached the terminal event.
         """
         position = after
+        reread = False  # a read made once ``start_id`` was known
         while True:
             ended, reached = await self._catch_up(job_id, position, write)
             if ended:
@@ -168,8 +169,12 @@ class StreamFanout:
             # appended, they are in no queue: read on (what overlaps the queue is skipped).
             start = reader.start_id
             behind = start is not None and entry_key(reached or "0-0") < entry_key(start)
-            if not behind or reached == position:  # caught up, or the stream lost them
+            # Caught up; or a read made after ``start_id`` was set still found nothing new, so
+            # the stream lost them (trimmed). A first read that found nothing proves nothing:
+            # it may have been answered before the entries up to ``start_id`` were appended.
+            if not behind or (reread and reached == position):
                 break
+            reread = True
             position = reached
         await sub.drain()
         return False
