@@ -159,6 +159,18 @@ async def test_session_is_the_thread_and_keeps_history(
     assert [c["name"] for c in state.values["aggregated"]] == ["character"]
 
 
+async def test_two_turns_of_one_session_at_once_both_stay_in_its_history(
+    make_app: Callable[..., Application],
+) -> None:
+    """A second message sent before the first is answered: without one turn at a time, both
+    turns start from the same checkpoint and the later save drops the other turn."""
+    app = make_app()
+    first, second = "페트병 어떻게 버려?", "이코 소개해줘"
+    await asyncio.gather(run(app, first, session="s-both"), run(app, second, session="s-both"))
+    state = await app.graph.aget_state({"configurable": {"thread_id": "s-both"}})
+    assert [m.type for m in state.values["messages"]] == ["human", "ai", "human", "ai"]
+
+
 async def test_thread_is_saved_once_per_turn(offline_ports: Ports) -> None:
     saver = CountingSaver()
     app = build_application(

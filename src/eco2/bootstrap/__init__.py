@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from eco2.application.ports.events import EventStreamPort
 from eco2.application.ports.llm import IntentClassifierPort
 from eco2.application.ports.metrics import MetricsPort
+from eco2.application.ports.sessions import SessionLockPort
 from eco2.application.ports.telemetry import TelemetryConfigPort
 from eco2.application.process_chat import ProcessChat
 from eco2.bootstrap.integrations import build_integrations
@@ -32,6 +33,7 @@ from eco2.infrastructure.llm.offline_classifier import OfflineIntentClassifier
 from eco2.infrastructure.llm.offline_models import OfflineAnswerModel, OfflineGeneralModel
 from eco2.infrastructure.memory.checkpointer import RecentSessionsSaver
 from eco2.infrastructure.memory.event_stream import InMemoryEventStream
+from eco2.infrastructure.memory.session_lock import InProcessSessionLock
 from eco2.infrastructure.prometheus.metrics import PrometheusMetrics
 from eco2.infrastructure.prometheus.noop import NoOpMetrics
 from eco2.infrastructure.retrieval.knowledge_base import load_knowledge_base
@@ -196,8 +198,9 @@ def build_application(
     telemetry: TelemetryConfigPort | None = None,
     tracer: trace.Tracer | None = None,
     listener: Callable[[str, StreamEvent], None] | None = None,
+    sessions: SessionLockPort | None = None,
 ) -> Application:
-    """Wire the use case (in-memory events and checkpointer unless given).
+    """Wire the use case (in-memory events, checkpointer and session lock unless given).
 
     Args:
         settings: Settings (default: read from the environment).
@@ -207,6 +210,7 @@ def build_application(
         telemetry: Tracing configuration (default: LangSmith from the environment, or NoOp).
         tracer: OpenTelemetry tracer for node, sub-agent and model spans.
         listener: Called with every event of the in-memory stream (the CLI prints tokens).
+        sessions: Turns of one session one at a time (default: within this process).
     """
     settings = settings or Settings()
     metrics, registry = build_metrics(settings)
@@ -222,7 +226,12 @@ def build_application(
         os.environ, settings.environment, settings.telemetry.default_tags
     )
     pipeline = LangGraphChatPipeline(
-        graph, ports, pipeline_config(settings), telemetry, stateless_graph=build_graph()
+        graph,
+        ports,
+        pipeline_config(settings),
+        telemetry,
+        sessions=sessions or InProcessSessionLock(),
+        stateless_graph=build_graph(),
     )
     if events is None:
         events = InMemoryEventStream(

@@ -181,11 +181,24 @@ async def run_worker(
         ports: Prebuilt adapters (tests share them); built from settings otherwise.
         started: Set once the worker consumes.
     """
+    from eco2.infrastructure.redis.session_lock import RedisSessionLock
+
     events, queue = _transports(settings)
     provider, tracer = build_tracing("eco2-worker")
+    # A session's turns run one at a time across workers; the key outlives any run.
+    sessions = RedisSessionLock(
+        events.client,
+        prefix=settings.serving.redis_prefix,
+        ttl_s=settings.serving.job_timeout_s + 30,
+    )
     async with _checkpointer(settings) as checkpointer:
         application = build_application(
-            settings, ports=ports, events=events, checkpointer=checkpointer, tracer=tracer
+            settings,
+            ports=ports,
+            events=events,
+            checkpointer=checkpointer,
+            tracer=tracer,
+            sessions=sessions,
         )
         await queue.connect()
         # Probes and /metrics: /healthz from the loop's heartbeat, /readyz once consuming.

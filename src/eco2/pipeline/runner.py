@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -14,6 +15,7 @@ from eco2.application.ports.pipeline import (
     PipelineUpdate,
     TokenDelta,
 )
+from eco2.application.ports.sessions import SessionLockPort
 from eco2.application.ports.telemetry import TelemetryConfigPort
 from eco2.domain.chat import ChatJob
 from eco2.domain.events import NodePhase
@@ -30,6 +32,7 @@ class LangGraphChatPipeline:
         ports: The adapters nodes receive through the runtime context.
         config: Pipeline tunables.
         telemetry: Per-job run configuration (LangSmith or NoOp).
+        sessions: Runs the turns of one session one at a time (its history is one line).
         stateless_graph: The same graph without a checkpointer, for jobs without a session:
             their thread would never be read again, so saving it would only grow the store.
             ``None`` runs them on ``graph`` too.
@@ -42,6 +45,7 @@ class LangGraphChatPipeline:
         config: PipelineConfig,
         telemetry: TelemetryConfigPort,
         *,
+        sessions: SessionLockPort,
         stateless_graph: ChatGraph | None = None,
     ) -> None:
         self._graph = graph
@@ -49,6 +53,7 @@ class LangGraphChatPipeline:
         self._ports = ports
         self._config = config
         self._telemetry = telemetry
+        self._sessions = sessions
 
     async def run(self, job: ChatJob) -> AsyncIterator[PipelineUpdate]:
         """Yield node progress and tokens as they happen, then the result."""
@@ -78,28 +83,33 @@ class LangGraphChatPipeline:
         final: dict[str, Any] = {}
         run_config = self._telemetry.run_config(job)
         annotated = False
-        with self._telemetry.tracing(run_config):
-            graph = self._graph
-            if request.session_id is None and self._stateless_graph is not None:
-                graph = self._stateless_graph
-            async for mode, chunk in graph.astream(
-                state,
-                cast(RunnableConfig, run_config),
-                context=context,
-                stream_mode=["custom", "values"],
-                durability=CHECKPOINT_DURABILITY if graph.checkpointer else None,
-            ):
-                if not isinstance(chunk, dict):
-                    continue
-                if mode == "values":
-                    final = chunk
-                    if not annotated and chunk.get("plan"):
-                        annotated = True
-                        self._telemetry.annotate(run_config, chunk["intents"], chunk["plan"])
-                elif chunk.get("kind") == "token":
-                    yield TokenDelta(chunk["node"], chunk["text"], int(chunk.get("count", 1)))
-                elif chunk.get("kind") == "progress":
-                    yield _progress(chunk)
+        turn: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+        if request.session_id is not None:  # one turn of a session at a time
+            turn = self._sessions.hold(request.session_id, job.job_id)
+        graph = self._graph
+        if request.session_id is None and self._stateless_graph is not None:
+            graph = self._stateless_graph
+        async with turn:
+            with self._telemetry.tracing(run_config):
+                async for mode, chunk in graph.astream(
+                    state,
+                    cast(RunnableConfig, run_config),
+                    context=context,
+                    stream_mode=["custom", "values"],
+                    durability=CHECKPOINT_DURABILITY if graph.checkpointer else None,
+                ):
+                    if not isinstance(chunk, dict):
+                        continue
+                    if mode == "values":
+                        final = chunk
+                        if not annotated and chunk.get("plan"):
+                            annotated = True
+                            self._telemetry.annotate(run_config, chunk["intents"], chunk["plan"])
+                    elif chunk.get("kind") == "token":
+                        count = int(chunk.get("count", 1))
+                        yield TokenDelta(chunk["node"], chunk["text"], count)
+                    elif chunk.get("kind") == "progress":
+                        yield _progress(chunk)
         yield PipelineResult(
             answer=final.get("answer", ""),
             intents=list(final.get("intents", [])),

@@ -98,6 +98,8 @@ class RedisEventStream:
         self._max_len = max_len
         self._max_age = max(max_age_s, ttl_after_terminal_s)  # never shorter than after the end
         self._appends = GroupCommit(client, _PUBLISH_LUA)
+        self.client = client
+        """The Redis client (the worker's session lock shares it)."""
 
     def stream_key(self, job_id: str) -> str:
         """Return the Redis key of ``job_id``'s stream."""
