@@ -115,7 +115,11 @@ class ServingSettings(BaseSettings):
     worker_concurrency: int = Field(
         32, ge=1, le=512, validation_alias=AliasChoices("ECO2_WORKER_CONCURRENCY")
     )
-    job_timeout_s: float = Field(120.0, gt=0, validation_alias=AliasChoices("ECO2_JOB_TIMEOUT_S"))
+    # At most 25 minutes: RabbitMQ closes a channel whose delivery stays unacknowledged past its
+    # consumer_timeout (30 minutes by default), redelivering every job in flight on it.
+    job_timeout_s: float = Field(
+        120.0, gt=0, le=1500, validation_alias=AliasChoices("ECO2_JOB_TIMEOUT_S")
+    )
     shutdown_grace_s: float = Field(
         30.0, ge=0, validation_alias=AliasChoices("ECO2_SHUTDOWN_GRACE_S")
     )

@@ -87,6 +87,8 @@ def test_a_bad_setting_is_a_clear_error_naming_the_variable() -> None:
         (("worker",), {"ECO2_AMQP_URL": "rabbitmq"}, "ECO2_AMQP_URL: the scheme must be"),
         (("api",), {"ECO2_AMQP_URL": "amqp://guest:pw@/"}, "ECO2_AMQP_URL: the URL names no"),
         (("api",), {"ECO2_REDIS_URL": "redis://cache:port/0"}, "ECO2_REDIS_URL: not a URL"),
+        # Past RabbitMQ's consumer timeout the broker would take the job back mid-run.
+        (("worker",), {"ECO2_JOB_TIMEOUT_S": "3600"}, "ECO2_JOB_TIMEOUT_S: Input should be"),
     ):
         done = eco2(*args, **variables)
         assert done.returncode == 2, (args, done.stderr.decode())

@@ -435,6 +435,29 @@ async def test_both_consumers_come_back_after_the_connection_drops(rabbit: Rabbi
         assert [d.message.job_id for d in dead.deliveries] == [before.job_id, after.job_id]
 
 
+async def test_a_queue_cut_off_from_its_broker_says_it_is_not_consuming(
+    rabbit: RabbitBackend,
+) -> None:
+    """What the worker's /readyz asks: a worker whose connection is down is not ready."""
+    async with behind_a_proxy(rabbit, connect_timeout_s=1) as (queue, proxy):
+        assert not queue.consuming  # connected, no consumer yet
+        await queue.start_consuming(Recorder(), concurrency=1)
+        assert queue.consuming
+        await proxy.close()  # the broker is gone: the robust connection keeps trying
+        await eventually(lambda: not queue.consuming, "the queue to notice the outage")
+        await asyncio.wait_for(queue.stop_consuming(), 10)
+
+
+async def test_memory_queue_consumes_between_start_and_stop() -> None:
+    queue = InMemoryJobQueue()
+    assert not queue.consuming
+    await queue.start_consuming(Recorder(), concurrency=1)
+    assert queue.consuming
+    await queue.stop_consuming()
+    assert not queue.consuming
+    await queue.close()
+
+
 async def test_stopping_during_a_broker_outage_does_not_wait_for_the_broker(
     rabbit: RabbitBackend,
 ) -> None:

@@ -42,6 +42,20 @@ async def test_health_readiness_and_metrics() -> None:
         await health.close()
 
 
+async def test_a_worker_whose_queue_stopped_consuming_is_not_ready() -> None:
+    consuming = True
+    health = WorkerHealth(None, consuming=lambda: consuming)
+    port = health.start(0, "127.0.0.1")
+    health.ready = True
+    try:
+        assert (await get(port, "/readyz"))[0] == 200
+        consuming = False  # the broker connection dropped; it is reconnecting
+        assert (await get(port, "/readyz"))[0] == 503
+        assert (await get(port, "/healthz"))[0] == 200  # alive all the same
+    finally:
+        await health.close()
+
+
 async def test_a_wedged_loop_is_not_alive_and_not_ready() -> None:
     health = WorkerHealth(None, stale_s=0.5)
     port = health.start(0, "127.0.0.1")

@@ -202,7 +202,7 @@ async def run_worker(
         )
         await queue.connect()
         # Probes and /metrics: /healthz from the loop's heartbeat, /readyz once consuming.
-        health = WorkerHealth(application.registry)
+        health = WorkerHealth(application.registry, consuming=lambda: queue.consuming)
         worker = _worker(application, queue)
         try:
             if port := settings.telemetry.worker_metrics_port:

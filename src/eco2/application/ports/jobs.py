@@ -74,6 +74,11 @@ class JobQueuePort(Protocol):
         """Whether the broker is reachable (for readiness)."""
         ...
 
+    @property
+    def consuming(self) -> bool:
+        """Whether jobs can arrive now: a consumer on a live connection (a worker's readiness)."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

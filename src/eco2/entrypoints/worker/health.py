@@ -3,8 +3,9 @@
 The worker serves no API, so probes need a port of their own. The server runs in a thread, so
 ``/healthz`` cannot just answer "up": it answers from a heartbeat the worker's event loop writes
 every second, and a loop wedged for longer than ``stale_s`` makes it 503 (a liveness probe then
-restarts the pod). ``/readyz`` adds that the worker consumes jobs. ``/metrics`` is the Prometheus
-exposition when metrics are on (404 otherwise): the port serves probes either way.
+restarts the pod). ``/readyz`` adds that the worker consumes jobs, asked of the queue on every
+probe: a worker whose broker connection is down (reconnecting) is not ready. ``/metrics`` is
+the Prometheus exposition when metrics are on (404 otherwise): the port serves probes either way.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -23,11 +25,19 @@ class WorkerHealth:
     Args:
         registry: What ``/metrics`` exposes (``None``: metrics are off).
         stale_s: Heartbeat age after which the loop counts as wedged.
+        consuming: Whether jobs can arrive now (the queue's ``consuming``), asked per probe.
     """
 
-    def __init__(self, registry: CollectorRegistry | None, *, stale_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None,
+        *,
+        stale_s: float = 10.0,
+        consuming: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._registry = registry
         self._stale_s = stale_s
+        self._consuming = consuming
         self._beat = time.monotonic()
         self.ready = False
         """Set while the worker consumes jobs."""
@@ -77,7 +87,7 @@ class WorkerHealth:
                 if path == "/healthz":
                     self._send(200 if health.alive else 503, b"ok\n" if health.alive else b"")
                 elif path == "/readyz":
-                    ready = health.alive and health.ready
+                    ready = health.alive and health.ready and health._consuming()
                     self._send(200 if ready else 503, b"ready\n" if ready else b"")
                 elif path == "/metrics" and health._registry is not None:
                     self._send(200, generate_latest(health._registry), CONTENT_TYPE_LATEST)

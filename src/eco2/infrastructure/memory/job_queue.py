@@ -119,6 +119,11 @@ class InMemoryJobQueue:
         self.dead: deque[JobMessage] = deque(maxlen=max_dead)
         """Dead-lettered jobs, oldest first (the newest ``max_dead``)."""
 
+    @property
+    def consuming(self) -> bool:
+        """Whether the dispatcher runs (jobs reach the handler)."""
+        return self._dispatcher is not None and not self._dispatcher.done()
+
     def __len__(self) -> int:
         """Number of jobs waiting for a worker."""
         return self._pending.qsize()

@@ -16,9 +16,8 @@ is killed again and again is dead-lettered by the broker although no worker live
 reject it. On RabbitMQ 3.10 a job is delivered at most ``max_deliveries + 1`` times: the broker
 dead-letters it when it comes back for the ``max_deliveries + 1``-th time, so the delivery with
 ``attempt > max_deliveries`` is the worker's last chance to finish the job with an error.
-``{queue}.dead`` keeps the dead letters for inspection; the copy in ``{queue}.dead.end`` is
-consumed by the workers, which make sure the job's stream has its terminal event (a delivery
-killed while it was the last chance never wrote one).
+``{queue}.dead`` keeps the dead letters; the workers consume the copy in ``{queue}.dead.end``
+and see that its stream has a terminal event (a last chance killed mid-run never wrote one).
 """
 
 from __future__ import annotations
@@ -47,11 +46,7 @@ from eco2.infrastructure.rabbitmq.messages import (
     delivery_attempt,
     encode_job,
 )
-from eco2.infrastructure.rabbitmq.topology import (
-    dead_end_name,
-    dead_letter_name,
-    declare_topology,
-)
+from eco2.infrastructure.rabbitmq.topology import dead_end_name, dead_letter_name, declare_topology
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +294,12 @@ class RabbitJobQueue:
                     "job_requeue_failed",
                     extra={"job_id": message.job_id, "error": type(exc).__name__},
                 )
+
+    @property
+    def consuming(self) -> bool:
+        """Whether jobs can arrive: a consumer on a connection that is up (not reconnecting)."""
+        up = self._connection is not None and self._connection.connected.is_set()
+        return up and self._consumer_tag is not None
 
     def _is_closed(self) -> bool:
         return self._connection is None or self._connection.is_closed
