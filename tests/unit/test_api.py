@@ -77,6 +77,11 @@ async def test_resume_after_every_event_reconstructs_the_answer(api: httpx.Async
             422,
             "user_location.latitude",
         ),
+        (
+            {"message": "hi", "user_location": {"latitude": True, "longitude": 127}},
+            422,
+            "user_location.latitude",
+        ),
         ({"message": "hi", "session_id": "has space"}, 422, "session_id"),
         ({"message": "hi", "extra": 1}, 422, "extra"),
         ({}, 422, "message"),

@@ -14,8 +14,9 @@ class Location(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
+    # Strict: JSON numbers only (``true`` would otherwise be 1.0, and "37.5" a number).
+    latitude: float = Field(ge=-90, le=90, strict=True)
+    longitude: float = Field(ge=-180, le=180, strict=True)
 
 
 class ChatBody(BaseModel):
