@@ -296,6 +296,24 @@ async def test_a_resume_whose_empty_catch_up_was_answered_late_still_gets_what_f
     assert resumed.seqs == [3, 4, 5]
 
 
+async def test_a_stream_expiring_without_its_terminal_event_ends_its_clients() -> None:
+    """A job that never got a terminal event: its stream expires (a day after its first event);
+    its clients are let go, instead of getting keep-alives for ever."""
+    now = [0.0]
+    stream = InMemoryEventStream(ttl_after_terminal_s=1, max_age_s=2, clock=lambda: now[0])
+    fanout = StreamFanout(stream, encode, block_ms=50)
+    await stream.publish("j", EventType.QUEUED, {})
+    client = Client()
+    serving = asyncio.create_task(fanout.serve("j", None, client.write, keepalive_s=0.05))
+    await asyncio.sleep(0.2)
+    assert not serving.done()  # alive and waiting
+    now[0] = 10.0  # past its expiry
+    await asyncio.wait_for(serving, 5)
+    events = [c for c in client.chunks if not c.startswith(b":")]  # keep-alive comments aside
+    assert [seq for chunk in events for seq, _ in decode(chunk)] == [1]
+    await fanout.close()
+
+
 async def test_a_client_stuck_in_its_catch_up_is_cut_off_by_overflow_and_by_shutdown() -> None:
     stream = InMemoryEventStream()
     fanout = StreamFanout(stream, encode, client_buffer=5, block_ms=200)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eco2.application.ports.events import EventStreamPort, StreamTail, TailBatch
+from eco2.domain.errors import UnavailableError
 from eco2.domain.events import StreamEvent, entry_key
 from eco2.entrypoints.api.fanout_client import Frame, SlowClientError, Subscriber
 from eco2.entrypoints.api.job_state import entry_at
@@ -136,6 +137,8 @@ class StreamFanout:
                     await asyncio.wait_for(asyncio.shield(subscriber.ended), wait)
                     break
                 subscriber.ping()
+                if not await self._still_there(job_id):
+                    return  # expired without a terminal event: a reconnect gets 404
             subscriber.ended.result()  # raises what cut the client off
         finally:
             if not joining.done():  # this task was cancelled: the client went away
@@ -197,6 +200,14 @@ class StreamFanout:
                 await write(b"".join(self._encode(e) for e in batch[: ended + 1]))
                 return True, position
             await write(b"".join(self._encode(e) for e in batch))
+
+    async def _still_there(self, job_id: str) -> bool:
+        """Whether the job's stream still exists (one that never got its terminal event expires
+        a day after its first; its clients would otherwise get keep-alives for ever)."""
+        try:
+            return await self._stream.exists(job_id)
+        except UnavailableError:  # an outage: the shared reader's failure ends the clients
+            return True
 
     async def _is_terminal(self, job_id: str, entry_id: str) -> bool:
         """Whether ``entry_id`` is the job's terminal event (a client resuming from it is done)."""
