@@ -119,6 +119,32 @@ async def test_health_ready_docs_and_page(api: httpx.AsyncClient) -> None:
     assert page.status_code == 200 and "EventSource" in page.text
 
 
+async def test_a_broker_that_never_answers_is_not_ready_within_the_probes_time(
+    make_app: Callable[..., Application], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from eco2.entrypoints.api import job_state
+
+    class Hung:  # accepts the connection, never answers
+        def __getattr__(self, name: str) -> Any:
+            return getattr(deps.queue, name)
+
+        async def ping(self) -> bool:
+            await asyncio.Event().wait()
+            return True
+
+    monkeypatch.setattr(job_state, "READY_CHECK_S", 0.2)
+    deps = build_embedded(application=make_app())
+    app = create_app(replace(deps, queue=Hung()))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://eco2.test") as client:
+            ready = await asyncio.wait_for(client.get("/readyz"), 5)
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"queue": False, "events": True}
+
+
 @pytest.mark.parametrize("bad", ["yesterday", f"{2**64}-0", f"1-{2**64}"])
 async def test_malformed_last_event_id_is_a_400(api: httpx.AsyncClient, bad: str) -> None:
     job_id = (await chat(api, "안녕하세요"))["job_id"]

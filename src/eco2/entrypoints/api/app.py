@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -266,10 +267,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> Any:
-        checks = {
-            "queue": await check_ok(deps.queue.ping()),
-            "events": await events_ok(deps.events),
-        }
+        queue, events = await asyncio.gather(check_ok(deps.queue.ping()), events_ok(deps.events))
+        checks = {"queue": queue, "events": events}
         ok = all(checks.values())
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "checks": checks},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable
 from typing import Any
@@ -66,16 +67,25 @@ def traceparent(trace_id: str) -> str:
     return f"00-{trace_id}-{secrets.token_hex(8)}-01"
 
 
+READY_CHECK_S = 2.0
+"""Budget of each readiness check, under the probe's own timeout (3 s in deploy/k8s): a store
+that accepts connections but never answers is "not ready", not a probe that timed out."""
+
+
 async def check_ok(check: Awaitable[bool]) -> bool:
+    """Whether ``check`` answered true within ``READY_CHECK_S``."""
     try:
-        return bool(await check)
-    except Exception:
+        async with asyncio.timeout(READY_CHECK_S):
+            return bool(await check)
+    except Exception:  # TimeoutError included
         return False
 
 
 async def events_ok(events: EventStreamPort) -> bool:
-    try:
+    """Whether the event store answered within ``READY_CHECK_S``."""
+
+    async def answered() -> bool:
         await events.exists("readiness-probe")
-    except Exception:
-        return False
-    return True
+        return True
+
+    return await check_ok(answered())
