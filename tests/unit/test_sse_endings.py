@@ -98,3 +98,24 @@ async def test_the_store_dropping_during_a_catch_up_ends_the_response_cleanly(
     assert response.status_code == 200 and parse_sse(response.text) == []
     assert "retry:" in response.text  # the client is told how soon to come back
     assert [r.getMessage() for r in caplog.records] == ["sse_store_unavailable"]
+
+
+async def test_a_failing_request_side_ends_the_stream_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sent: list[dict[str, object]] = []
+
+    async def stream(write: object) -> None:
+        await asyncio.Event().wait()  # a live job: only the client's side can end this
+
+    async def receive() -> dict[str, object]:
+        raise RuntimeError("the server refused the request body")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    with caplog.at_level(logging.WARNING):
+        await asyncio.wait_for(SseResponse(stream)({"type": "http"}, receive, send), 5)  # type: ignore[arg-type]
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    [record] = [r for r in caplog.records if r.getMessage() == "sse_receive_failed"]
+    assert record.error == "RuntimeError"  # type: ignore[attr-defined]

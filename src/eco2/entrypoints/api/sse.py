@@ -83,6 +83,11 @@ class SseResponse(Response):
             for task in (streaming, leaving):
                 task.cancel()
             await asyncio.wait({streaming, leaving})
+        if leaving.done() and not leaving.cancelled() and leaving.exception() is not None:
+            # The request side failed (e.g. a body the server refused): the stream ends, the
+            # client resumes by id; said in the log rather than lost as an unretrieved error.
+            error = type(leaving.exception()).__name__
+            log.warning("sse_receive_failed", extra={"path": scope.get("path"), "error": error})
         if streaming.done() and not streaming.cancelled():
             streaming.result()  # a failure of the stream is the app's error, not silence
         try:
