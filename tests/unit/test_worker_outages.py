@@ -238,3 +238,20 @@ async def test_a_run_again_in_place_counts_the_first_run_in_the_request_duration
         if s.name == "chat_request_duration_seconds_sum"
     )
     assert 0.9 * elapsed <= recorded <= elapsed + 1  # both runs: the user waited for both
+
+
+async def test_a_store_down_for_too_long_gives_the_delivery_back(
+    make_app: Callable[..., Application],
+) -> None:
+    """Held past ``store_hold_s``, the job goes back to the queue (one delivery spent) rather
+    than waiting for RabbitMQ's consumer timeout to close the channel under every job."""
+    app = make_app()
+    outage = Outage(app.events, failures=10_000, error=UnavailableError)
+    worker = worker_on(app, outage, store_hold_s=0.1)  # 20 minutes in production
+    delivery = FakeDelivery(job())
+    started = time.monotonic()
+    with pytest.raises(UnavailableError):  # the queue adapter gives it back
+        await worker.handle(delivery)
+    assert 0.1 <= time.monotonic() - started < 5
+    assert delivery.outcome == []  # not acknowledged: nothing ended the job
+    assert worker.inflight == 0

@@ -77,6 +77,9 @@ class ChatWorker:
             handed over again.
         store_retry_s: First pause before a job's write is tried again while the event store
             is unreachable (doubling up to 30 s); the delivery is held meanwhile.
+        store_hold_s: Longest a delivery is held so; then it goes back to the queue (one
+            delivery spent), before RabbitMQ's 30-minute consumer timeout would close the
+            channel and send back every job on it.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class ChatWorker:
         freeze_heap: bool = True,
         dead_letter_retry_s: float = 5.0,
         store_retry_s: float = 1.0,
+        store_hold_s: float = 1200.0,
     ) -> None:
         self._queue = queue
         self._process_chat = process_chat
@@ -109,6 +113,7 @@ class ChatWorker:
         self._freeze_heap = freeze_heap
         self._dead_letter_retry_s = dead_letter_retry_s
         self._store_retry_s = store_retry_s
+        self._store_hold_s = store_hold_s
 
     @property
     def inflight(self) -> int:
@@ -257,12 +262,18 @@ class ChatWorker:
         await self._while_store_down(job.job_id, run)
 
     async def _while_store_down(self, job_id: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Await ``call()``; while it meets an unreachable event store, wait and call it again."""
+        """Await ``call()``; while it meets an unreachable event store, wait and call it again,
+        for at most ``store_hold_s``; then the ``UnavailableError`` gives the delivery back."""
         delay = self._store_retry_s
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._store_hold_s
         while True:
             try:
                 return await call()
             except UnavailableError:
+                if loop.time() >= give_up:
+                    log.warning("job_given_back", extra={"job_id": job_id, "cause": "store_down"})
+                    raise
                 log.warning("event_store_unavailable", extra={"job_id": job_id, "retry_s": delay})
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, _STORE_RETRY_MAX_S)
