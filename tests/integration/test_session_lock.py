@@ -91,3 +91,26 @@ async def test_a_turn_held_too_long_elsewhere_is_waited_for_only_so_long(
     assert 0.3 <= waited < 2
     assert "session_turn_wait_exceeded" in caplog.text
     assert await client.get(lock.key("s")) == b"dead-worker-job"  # not ours to give back
+
+
+async def test_in_process_a_turn_held_too_long_is_waited_for_only_so_long(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lock = InProcessSessionLock(wait_s=0.2)
+    release = asyncio.Event()
+
+    async def stuck() -> None:
+        async with lock.hold("s", "a"):
+            await release.wait()
+
+    holder = asyncio.create_task(stuck())
+    await asyncio.sleep(0.01)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with caplog.at_level(logging.WARNING):
+        async with lock.hold("s", "b"):
+            waited = loop.time() - started
+    assert 0.2 <= waited < 2 and "session_turn_wait_exceeded" in caplog.text
+    release.set()
+    await holder
+    assert len(lock) == 0

@@ -230,7 +230,7 @@ def build_application(
         ports,
         pipeline_config(settings),
         telemetry,
-        sessions=sessions or InProcessSessionLock(),
+        sessions=sessions if sessions is not None else InProcessSessionLock(),
         stateless_graph=build_graph(),
     )
     if events is None:

@@ -16,7 +16,8 @@ class SessionLockPort(Protocol):
     def hold(self, session_id: str, job_id: str) -> AbstractAsyncContextManager[None]:
         """Wait until no other job's turn holds ``session_id``, and hold it for the block.
 
-        A job run again (redelivered) takes over its own earlier hold.
+        The wait is bounded (the turn then runs anyway, with a warning) and counts against the
+        job's timeout. Across workers, a job run again takes over its own earlier hold.
 
         Raises:
             UnavailableError: The lock's store could not be reached.

@@ -77,9 +77,10 @@ class ChatWorker:
             handed over again.
         store_retry_s: First pause before a job's write is tried again while the event store
             is unreachable (doubling up to 30 s); the delivery is held meanwhile.
-        store_hold_s: Longest a delivery is held so; then it goes back to the queue (one
-            delivery spent), before RabbitMQ's 30-minute consumer timeout would close the
-            channel and send back every job on it.
+        store_hold_s: Longest a delivery is held so (default: 25 minutes less the job timeout,
+            at least one, since a run started just before it may use its whole timeout); then
+            it goes back to the queue (one delivery spent), before RabbitMQ's 30-minute
+            consumer timeout would close the channel and send back every job on it.
     """
 
     def __init__(
@@ -97,7 +98,7 @@ class ChatWorker:
         freeze_heap: bool = True,
         dead_letter_retry_s: float = 5.0,
         store_retry_s: float = 1.0,
-        store_hold_s: float = 1200.0,
+        store_hold_s: float | None = None,
     ) -> None:
         self._queue = queue
         self._process_chat = process_chat
@@ -113,7 +114,8 @@ class ChatWorker:
         self._freeze_heap = freeze_heap
         self._dead_letter_retry_s = dead_letter_retry_s
         self._store_retry_s = store_retry_s
-        self._store_hold_s = store_hold_s
+        default_hold_s = max(60.0, 1500 - job_timeout_s)
+        self._store_hold_s = default_hold_s if store_hold_s is None else store_hold_s
 
     @property
     def inflight(self) -> int:

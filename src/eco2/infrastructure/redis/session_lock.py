@@ -66,7 +66,7 @@ class RedisSessionLock:
         self._ttl_ms = max(1, round(ttl_s * 1000))
         self._wait_s = wait_s
         self._poll_s = poll_s
-        self._local = InProcessSessionLock()
+        self._local = InProcessSessionLock(wait_s)
 
     def key(self, session_id: str) -> str:
         """The Redis key of ``session_id``'s turn."""
