@@ -73,7 +73,6 @@ class LangGraphChatPipeline:
                 else None
             ),
             "image_url": request.image_url,
-            "pictured": None,
             "intents": [],
             "plan": [],
             "contexts": None,  # type: ignore[typeddict-item]  # the reducer's new-turn reset

@@ -28,7 +28,6 @@ class ChatState(TypedDict, total=False):
     message: str
     location: dict[str, float] | None
     image_url: str | None
-    pictured: str | None  # the item the vision node saw in ``image_url`` (this turn)
     intents: list[str]
     plan: list[str]
     contexts: Annotated[list[dict[str, Any]], merge_contexts]

@@ -54,12 +54,12 @@ return {seq, id}
 
 
 @contextmanager
-def _reachable() -> Iterator[None]:
+def reachable(store: str = "event store") -> Iterator[None]:
     """Report Redis refusing, dropping or timing out a connection as ``UnavailableError``."""
     try:
         yield
     except (RedisConnectionError, RedisTimeoutError, ConnectionError) as exc:
-        raise UnavailableError("event store") from exc
+        raise UnavailableError(store) from exc
 
 
 class RedisEventStream:
@@ -132,7 +132,7 @@ class RedisEventStream:
         data = json.dumps(payload, ensure_ascii=False)
         terminal = "1" if event_type.terminal else "0"
         try:
-            with _reachable():
+            with reachable():
                 seq, entry_id = await self._appends.call(
                     list(self.job_keys(job_id)),
                     [self._max_len, event_type.value, data, terminal, self._ttl, self._max_age],
@@ -160,7 +160,7 @@ class RedisEventStream:
         key = self.stream_key(job_id)
         cursor = after or "0-0"
         while True:
-            with _reachable():
+            with reachable():
                 response = await self._client.xread({key: cursor}, count=count)
             entries = stream_entries(response)
             events = [e for e in (parse_entry(job_id, raw_id, f) for raw_id, f in entries) if e]
@@ -181,7 +181,7 @@ class RedisEventStream:
         Raises:
             UnavailableError: when Redis cannot be reached.
         """
-        with _reachable():
+        with reachable():
             return bool(await self._client.exists(self.stream_key(job_id)))
 
     async def close(self) -> None:

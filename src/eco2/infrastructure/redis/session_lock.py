@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eco2.domain.errors import UnavailableError
 from eco2.infrastructure.memory.session_lock import InProcessSessionLock
+from eco2.infrastructure.redis.event_stream import reachable
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 _TAKE = """
 local held = redis.call('GET', KEYS[1])
 if (not held) or held == ARGV[1] then
@@ -39,6 +36,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 _POLL_MAX_S = 0.25
+_STORE = "session lock store"
 
 
 class RedisSessionLock:
@@ -92,7 +90,9 @@ class RedisSessionLock:
         loop = asyncio.get_running_loop()
         deadline, pause = loop.time() + self._wait_s, self._poll_s
         while True:
-            if await _reached(lambda: self._client.eval(_TAKE, 1, key, job_id, self._ttl_ms)):
+            with reachable(_STORE):
+                taken = await self._client.eval(_TAKE, 1, key, job_id, self._ttl_ms)
+            if taken:
                 return True
             if loop.time() >= deadline:
                 log.warning("session_turn_wait_exceeded", extra={"wait_s": self._wait_s})
@@ -102,14 +102,7 @@ class RedisSessionLock:
 
     async def _give_back(self, key: str, job_id: str) -> None:
         try:
-            await _reached(lambda: self._client.eval(_GIVE_BACK, 1, key, job_id))
+            with reachable(_STORE):
+                await self._client.eval(_GIVE_BACK, 1, key, job_id)
         except UnavailableError:  # it expires by itself
             log.warning("session_turn_release_failed", extra={"ttl_ms": self._ttl_ms})
-
-
-async def _reached(call: Callable[[], Awaitable[Any]]) -> bool:
-    """Run a Redis call; Redis refusing, dropping or timing out is ``UnavailableError``."""
-    try:
-        return bool(await call())
-    except (RedisConnectionError, RedisTimeoutError, ConnectionError) as exc:
-        raise UnavailableError("session lock store") from exc

@@ -87,7 +87,6 @@ async def vision(state: ChatState, runtime: Runtime[PipelineContext]) -> dict[st
     if outcome.status is SubagentStatus.OK:
         item = str(outcome.data["item"])
         message = f"{item} {state.get('message', '')}".strip()
-        update["pictured"] = item
         update["message"] = message  # what the sub-agents search for and answer about
         update["intents"] = with_item(await classify(ctx.ports, message))
     return update
